@@ -1,0 +1,145 @@
+"""The generator p_θ(y_i | x, z, y<i): BART reading a passage and the question.   (notebook 2)
+
+Dims: B questions · K retrieved passages · L input tokens · T target tokens · V vocabulary
+
+For each retrieved passage z the generator reads one input, `title / text // question` (as Hugging Face's
+RAG does), and scores the target y token by token with teacher forcing:
+
+    decoder input   <s>  y_1  y_2 … y_{T-1}
+    predicts        y_1  y_2  y_3 … y_T        (y_T is </s>)
+    log_p_yi[b, k, i] = log p_θ(y_i | x_b, z_bk, y<i)
+
+Subtle: Hugging Face puts the question last, so a long passage can truncate the question away; we cut
+the passage instead and always keep the whole question. Any Hugging Face encoder-decoder works here:
+only its config's pad and decoder-start ids are used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import BartConfig, BartForConditionalGeneration, PreTrainedModel, PreTrainedTokenizerFast
+
+TITLE_SEP, QUESTION_SEP = " / ", " //"  # the separators of Hugging Face's RAG generator input
+
+
+@dataclass
+class GeneratorConfig:
+    """A small BART: d_model 128 with 2 encoder and 2 decoder layers trains on a laptop CPU."""
+
+    vocab_size: int
+    dim: int = 128
+    layers: int = 2
+    heads: int = 4
+    max_len: int = 256
+
+
+def new_bart(config: GeneratorConfig, pad_id: int, bos_id: int, eos_id: int, seed: int = 0):
+    """A randomly initialised BART; the decoder starts from <s>."""
+    torch.manual_seed(seed)
+    bart = BartConfig(
+        vocab_size=config.vocab_size, d_model=config.dim,
+        encoder_layers=config.layers, decoder_layers=config.layers,
+        encoder_attention_heads=config.heads, decoder_attention_heads=config.heads,
+        encoder_ffn_dim=4 * config.dim, decoder_ffn_dim=4 * config.dim,
+        max_position_embeddings=config.max_len,
+        pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id,
+        decoder_start_token_id=bos_id, forced_bos_token_id=None, forced_eos_token_id=None,
+    )
+    return BartForConditionalGeneration(bart)
+
+
+def flatten_passages(x: torch.Tensor) -> torch.Tensor:
+    """(B, K, ...) -> (B*K, ...): the one place the passage axis is folded into the batch."""
+    B, K = x.shape[:2]
+    return x.reshape(B * K, *x.shape[2:])
+
+
+def shift_right(y: torch.Tensor, start_id: int) -> torch.Tensor:
+    """Teacher forcing: the decoder reads <s> y_1 … y_{T-1} to predict y_1 … y_T    (N, T) -> (N, T)"""
+    start = torch.full_like(y[:, :1], start_id)
+    return torch.cat([start, y[:, :-1]], dim=1)
+
+
+class Generator(nn.Module):
+    """A Hugging Face encoder-decoder and its tokenizer, with RAG's input format."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast,
+                 max_input_len: int = 128, max_question_len: int = 48):
+        super().__init__()
+        if model.config.vocab_size < len(tokenizer):
+            raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the generator only "
+                             f"{model.config.vocab_size} embeddings; they must come from one vocabulary")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_input_len = max_input_len
+        self.max_question_len = max_question_len
+        self.pad_id = model.config.pad_token_id
+        self.start_id = model.config.decoder_start_token_id
+
+    def _tokens(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def question_tokens(self, question: str) -> list[int]:
+        ids = self._tokens(" " + question.strip())
+        if len(ids) > self.max_question_len:
+            raise ValueError(f"question is {len(ids)} tokens long; at most {self.max_question_len} are allowed: "
+                             f"{question[:60]!r}…")
+        return ids
+
+    def context_inputs(self, titles: list[list[str]], texts: list[list[str]],
+                       questions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids of `title / text // question` for every passage    -> (B, K, L) ids and mask"""
+        rows = []
+        for b, question in enumerate(questions):
+            x = self.question_tokens(question)
+            budget = self.max_input_len - 2 - len(x)  # room left for the passage beside <s>, </s>
+            for title, text in zip(titles[b], texts[b]):
+                z = self._tokens(title + TITLE_SEP + text + QUESTION_SEP)[:budget]  # cut the passage, not x
+                rows.append([self.tokenizer.bos_token_id, *z, *x, self.tokenizer.eos_token_id])
+        ids, mask = self._pad(rows)
+        B, K = len(questions), len(titles[0])
+        return ids.view(B, K, -1), mask.view(B, K, -1)
+
+    def question_inputs(self, questions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The closed-book input: the question alone, as one 'passage'    -> (B, 1, L) ids and mask"""
+        rows = [[self.tokenizer.bos_token_id, *self.question_tokens(q), self.tokenizer.eos_token_id]
+                for q in questions]
+        ids, mask = self._pad(rows)
+        return ids[:, None], mask[:, None]
+
+    def targets(self, answers: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids of each answer followed by </s>, padded    -> (B, T) ids and mask"""
+        rows = []
+        for a in answers:
+            if not a.strip():
+                raise ValueError("an answer is empty; a target needs at least one token")
+            rows.append([*self._tokens(" " + a.strip()), self.tokenizer.eos_token_id])
+        return self._pad(rows)
+
+    def _pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        L = max(len(r) for r in rows)
+        ids = torch.full((len(rows), L), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), L), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, :len(r)] = torch.tensor(r)
+            mask[i, :len(r)] = 1
+        return ids, mask
+
+    def log_p_yi(self, context_ids: torch.Tensor, context_mask: torch.Tensor,
+                 y: torch.Tensor, y_mask: torch.Tensor) -> torch.Tensor:
+        """log p_θ(y_i | x, z, y<i) for every passage and target token; 0 at padding
+        (B, K, L), (B, K, L), (B, T), (B, T) -> (B, K, T)"""
+        B, K, L = context_ids.shape
+        T = y.shape[1]
+        y_bk = y[:, None].expand(B, K, T)                                    # same target under each z
+        logits = self.model(
+            input_ids=flatten_passages(context_ids),                          # (B*K, L)
+            attention_mask=flatten_passages(context_mask),
+            decoder_input_ids=shift_right(flatten_passages(y_bk), self.start_id),  # (B*K, T)
+            use_cache=False,
+        ).logits                                                              # (B*K, T, V)
+        log_p = logits.log_softmax(dim=-1).view(B, K, T, -1)                  # (B, K, T, V)
+        log_p_yi = log_p.gather(-1, y_bk[..., None]).squeeze(-1)              # (B, K, T)
+        return log_p_yi.masked_fill(y_mask[:, None] == 0, 0.0)                # padded positions add 0

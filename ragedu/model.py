@@ -1,0 +1,80 @@
+"""The RAG model: retriever and generator tied together, and its training loss.   (notebooks 3 and 5)
+
+Dims: B questions · K retrieved passages · T target tokens
+
+    retrieve      x ─► top-K passages z, log p(z|x)                      (B, K)
+    generate      (z, x) ─► log p_θ(y_i|x,z,y<i) for each z                 (B, K, T)
+    marginalize   RAG-Sequence or RAG-Token log p(y|x)                     (B,)
+    loss          −log p(y|x), averaged over the batch
+
+z is latent: nothing says which passage is right. Gradient reaches the query encoder only through
+log p(z|x); the document encoder and the index are fixed.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerFast
+
+from ragedu.corpus import Corpus
+from ragedu.generator import Generator, GeneratorConfig, new_bart
+from ragedu.marginalize import rag_log_likelihood, rag_sequence_log_likelihood, rag_token_log_likelihood
+from ragedu.retriever import EncoderConfig, Retrieved, Retriever, new_encoder
+
+
+@dataclass
+class RagScores:
+    """Everything RAG computes for (question, answer) pairs: the data behind notebook 3's plots."""
+
+    retrieved: Retrieved
+    y: torch.Tensor                  # (B, T) target token ids, </s> last, then padding
+    y_mask: torch.Tensor             # (B, T) 1 on real tokens
+    log_p_z: torch.Tensor            # (B, K) log p(z|x)
+    log_p_yi: torch.Tensor           # (B, K, T) log p_θ(y_i|x,z,y<i), 0 at padding
+    log_p_y_sequence: torch.Tensor   # (B,) RAG-Sequence log p(y|x)
+    log_p_y_token: torch.Tensor      # (B,) RAG-Token log p(y|x)
+
+
+class RagModel(nn.Module):
+    def __init__(self, retriever: Retriever, generator: Generator):
+        super().__init__()
+        self.retriever = retriever
+        self.generator = generator
+
+    def generator_log_p_yi(self, retrieved: Retrieved, answers: list[str]):
+        """log p_θ(y_i|x,z,y<i) for each retrieved passage    -> (B, K, T), y (B, T), y_mask (B, T)"""
+        if len(answers) != len(retrieved.questions):
+            raise ValueError(f"{len(retrieved.questions)} questions but {len(answers)} answers; give one each")
+        context_ids, context_mask = self.generator.context_inputs(retrieved.titles, retrieved.texts,
+                                                                  retrieved.questions)
+        y, y_mask = self.generator.targets(answers)
+        return self.generator.log_p_yi(context_ids, context_mask, y, y_mask), y, y_mask
+
+    def score(self, questions: list[str], answers: list[str], k: int) -> RagScores:
+        """Retrieve K passages per question and score each answer under both RAG models."""
+        retrieved = self.retriever.retrieve(questions, k)
+        log_p_yi, y, y_mask = self.generator_log_p_yi(retrieved, answers)
+        return RagScores(
+            retrieved=retrieved, y=y, y_mask=y_mask, log_p_z=retrieved.log_p_z, log_p_yi=log_p_yi,
+            log_p_y_sequence=rag_sequence_log_likelihood(retrieved.log_p_z, log_p_yi),
+            log_p_y_token=rag_token_log_likelihood(retrieved.log_p_z, log_p_yi),
+        )
+
+    def loss(self, questions: list[str], answers: list[str], variant: str, k: int) -> torch.Tensor:
+        """Negative marginal log-likelihood −log p(y|x), mean over the batch, for 'sequence' or 'token'."""
+        retrieved = self.retriever.retrieve(questions, k)
+        log_p_yi, _, _ = self.generator_log_p_yi(retrieved, answers)
+        return -rag_log_likelihood(variant, retrieved.log_p_z, log_p_yi).mean()
+
+
+def new_rag_model(corpus: Corpus, tokenizer: PreTrainedTokenizerFast, encoder: EncoderConfig,
+                  generator: GeneratorConfig, seed: int = 0, progress: bool = True) -> RagModel:
+    """An untrained RAG: query and document encoders start as copies of one shared encoder."""
+    shared = new_encoder(encoder, seed=seed)
+    retriever = Retriever.build(copy.deepcopy(shared), copy.deepcopy(shared), tokenizer, corpus,
+                                progress=progress)
+    bart = new_bart(generator, tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, seed)
+    return RagModel(retriever, Generator(bart, tokenizer))

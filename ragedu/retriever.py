@@ -1,0 +1,191 @@
+"""The retriever p_η(z|x): a DPR-style bi-encoder over a FAISS maximum-inner-product index.   (notebook 1)
+
+Dims: B questions · K retrieved passages · N corpus passages · D embedding
+
+    d(z) = BERT_d(z)          document encoder, run once over the corpus; frozen; vectors kept in the index
+    q(x) = BERT_q(x)          query encoder; the only retriever weights RAG fine-tunes (η)
+    p_η(z|x) ∝ exp(d(z)ᵀq(x))  over the top-K passages that FAISS finds by maximum inner product search
+
+Subtle: the softmax runs over the top-K only, so p(z|x) is renormalised within them. On our small corpus
+`full_log_p_z` computes the exact posterior over every passage, so a notebook can show what top-K drops.
+Gradient reaches the query encoder only through the scores d(z)ᵀq(x), recomputed in torch from the
+stored vectors: FAISS itself only chooses which K passages to score.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+from ragedu.corpus import Corpus, Passage
+
+INDEX_KINDS = ("flat",)  # exact inner product search; approximate kinds come with the memory notebook
+
+
+@dataclass
+class EncoderConfig:
+    """A small BERT for either encoder; both start from one shared encoder (see `new_encoder`)."""
+
+    vocab_size: int
+    dim: int = 128
+    layers: int = 2
+    heads: int = 4
+    max_len: int = 128
+
+
+def new_encoder(config: EncoderConfig, seed: int = 0) -> BertModel:
+    """A randomly initialised BERT whose [CLS] (here <s>) vector is the embedding."""
+    torch.manual_seed(seed)
+    bert = BertConfig(
+        vocab_size=config.vocab_size, hidden_size=config.dim, num_hidden_layers=config.layers,
+        num_attention_heads=config.heads, intermediate_size=4 * config.dim,
+        max_position_embeddings=config.max_len, pad_token_id=0,
+    )
+    return BertModel(bert, add_pooling_layer=False)
+
+
+def embed(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The first token's last hidden state, as DPR does    (B, L) -> (B, D)"""
+    return encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0]
+
+
+def passage_text(passage: Passage) -> str:
+    """What the document encoder reads."""
+    return f"{passage.title} / {passage.text}"
+
+
+def check_questions(questions: list[str]) -> None:
+    if isinstance(questions, str):
+        raise TypeError("pass a list of questions, e.g. [question], not a bare string")
+    if not questions:
+        raise ValueError("no questions given: pass a non-empty list of strings")
+    for i, q in enumerate(questions):
+        if not isinstance(q, str) or not q.strip():
+            raise ValueError(f"question {i} is empty: {q!r}; a question needs at least one word")
+
+
+@torch.no_grad()
+def encode_passages(encoder: nn.Module, tokenizer: PreTrainedTokenizerFast, corpus: Corpus,
+                    batch_size: int = 256, max_len: int = 128, progress: bool = True) -> torch.Tensor:
+    """d(z) for every passage, in corpus order    -> (N, D)"""
+    was_training = encoder.training
+    encoder.eval()
+    texts = [passage_text(p) for p in corpus]
+    vectors = []
+    for start in tqdm(range(0, len(texts), batch_size), desc="encoding passages", disable=not progress):
+        batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
+                          max_length=max_len, return_tensors="pt")
+        vectors.append(embed(encoder, batch.input_ids, batch.attention_mask))
+    encoder.train(was_training)
+    return torch.cat(vectors).float()
+
+
+def build_index(d_z: torch.Tensor, kind: str = "flat") -> faiss.Index:
+    """A FAISS index over the document vectors    (N, D)"""
+    if kind not in INDEX_KINDS:
+        raise ValueError(f"unknown index kind {kind!r}; choose one of {INDEX_KINDS}")
+    index = faiss.IndexFlatIP(d_z.shape[1])
+    index.add(np.ascontiguousarray(d_z.numpy(), dtype=np.float32))
+    return index
+
+
+def save_index(index: faiss.Index, path: str | Path) -> None:
+    faiss.write_index(index, str(path))
+
+
+def load_index(path: str | Path) -> faiss.Index:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"index file {path} does not exist")
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as error:
+        raise ValueError(f"index file {path} is truncated or corrupt: {error}") from None
+
+
+@dataclass
+class Retrieved:
+    """The top-K passages for each question, with what a plot or the generator needs."""
+
+    questions: list[str]     # B
+    ids: list[list[str]]     # B × K passage ids
+    titles: list[list[str]]  # B × K
+    texts: list[list[str]]   # B × K
+    rows: torch.Tensor       # (B, K) rows in the corpus / index
+    d_z: torch.Tensor        # (B, K, D) document vectors d(z)
+    scores: torch.Tensor     # (B, K) d(z)ᵀq(x)
+    log_p_z: torch.Tensor    # (B, K) log p(z|x), renormalised over the top-K
+
+    @property
+    def k(self) -> int:
+        return self.rows.shape[1]
+
+
+class Retriever(nn.Module):
+    """Query encoder (trainable), document encoder (frozen), the corpus and its index."""
+
+    def __init__(self, query_encoder: nn.Module, doc_encoder: nn.Module, tokenizer: PreTrainedTokenizerFast,
+                 corpus: Corpus, d_z: torch.Tensor, index: faiss.Index, max_len: int = 64):
+        super().__init__()
+        N, D = d_z.shape
+        if N != len(corpus) or index.ntotal != len(corpus):
+            raise ValueError(f"corpus has {len(corpus)} passages but the vectors have {N} rows "
+                             f"and the index {index.ntotal}; rebuild the index for this corpus")
+        q_dim = query_encoder.config.hidden_size
+        if index.d != D or q_dim != D:
+            raise ValueError(f"embedding sizes disagree: query encoder {q_dim}, document vectors {D}, "
+                             f"index {index.d}; the index must be built by a document encoder of the "
+                             "query encoder's size")
+        self.query_encoder = query_encoder
+        self.doc_encoder = doc_encoder.requires_grad_(False)  # frozen: the index was built with it
+        self.tokenizer = tokenizer
+        self.corpus = corpus
+        self.register_buffer("d_z", d_z.float(), persistent=False)  # (N, D), the vectors in the index
+        self.index = index
+        self.max_len = max_len
+
+    @classmethod
+    def build(cls, query_encoder: nn.Module, doc_encoder: nn.Module, tokenizer: PreTrainedTokenizerFast,
+              corpus: Corpus, index_kind: str = "flat", progress: bool = True) -> "Retriever":
+        """Encode the corpus with the document encoder and index it once."""
+        d_z = encode_passages(doc_encoder, tokenizer, corpus, progress=progress)
+        return cls(query_encoder, doc_encoder, tokenizer, corpus, d_z, build_index(d_z, index_kind))
+
+    def encode_questions(self, questions: list[str]) -> torch.Tensor:
+        """q(x)    -> (B, D), with gradient to the query encoder"""
+        check_questions(questions)
+        batch = self.tokenizer(questions, padding=True, truncation=True, max_length=self.max_len,
+                               return_tensors="pt")
+        return embed(self.query_encoder, batch.input_ids, batch.attention_mask)
+
+    def retrieve(self, questions: list[str], k: int) -> Retrieved:
+        """The top-K passages by d(z)ᵀq(x) and log p(z|x) renormalised over them."""
+        N = len(self.corpus)
+        if not isinstance(k, int) or not 1 <= k <= N:
+            raise ValueError(f"K must be an integer between 1 and the corpus size {N}, got {k!r}")
+        q_x = self.encode_questions(questions)                                # (B, D)
+        _, found = self.index.search(np.ascontiguousarray(q_x.detach().float().numpy()), k)
+        if (found < 0).any():  # FAISS pads with -1 when it finds fewer than K
+            raise RuntimeError(f"the index returned fewer than K={k} passages; use a larger index or smaller K")
+        rows = torch.from_numpy(found).long()                                  # (B, K)
+        d_z = self.d_z[rows]                                                   # (B, K, D)
+        scores = torch.einsum("bkd,bd->bk", d_z, q_x)                         # (B, K) d(z)ᵀq(x)
+        passages = [[self.corpus[r] for r in row] for row in rows.tolist()]
+        return Retrieved(
+            questions=list(questions),
+            ids=[[p.id for p in ps] for ps in passages],
+            titles=[[p.title for p in ps] for ps in passages],
+            texts=[[p.text for p in ps] for ps in passages],
+            rows=rows, d_z=d_z, scores=scores, log_p_z=scores.log_softmax(dim=-1),
+        )
+
+    def full_log_p_z(self, questions: list[str]) -> torch.Tensor:
+        """The exact posterior over the whole corpus, log softmax_N(d(z)ᵀq(x))    -> (B, N)"""
+        q_x = self.encode_questions(questions)  # (B, D)
+        return (q_x @ self.d_z.T).log_softmax(dim=-1)

@@ -1,0 +1,47 @@
+"""Packaging: environment.yml lists what pyproject.toml does; CI runs the README's test command."""
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
+
+def split_requirement(requirement: str) -> tuple[str, str]:
+    name, spec = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", requirement.strip()).groups()
+    return name.lower().replace("_", "-"), spec.replace(" ", "")
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pip_side = dict(split_requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda_side = {}
+    for entry in env["dependencies"]:
+        if isinstance(entry, str):
+            name, spec = split_requirement(entry)
+            if name not in ("python", "pip"):
+                conda_side[CONDA_NAMES.get(name, name)] = spec
+        else:
+            assert entry["pip"] == ["-e ."], "the pip section installs ragedu itself and nothing else"
+    assert conda_side == pip_side
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```(?:bash|sh)?\n(.*?)\n```", text, flags=re.S)
+
+
+def test_readme_opens_with_the_course_command_then_the_test_command():
+    first, second = readme_commands()[:2]
+    assert "jupyter lab" in first and "pip install" in first
+    assert "pytest" in second and "pip install" in second
+
+
+def test_ci_runs_the_readme_test_command_unchanged():
+    test_command = readme_commands()[1]
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert test_command.strip() in ci_lines
+    assert any(re.fullmatch(r".*pip install .*torch==2\.13\.0", line) for line in ci_lines)
