@@ -1,0 +1,175 @@
+"""Saving and loading a RAG model directory; the shipped default model.   (every notebook)
+
+A model directory holds plain files, weights in safetensors (no pickle):
+
+    config.json                  sizes of the encoders and the generator, the corpus fingerprint
+    tokenizer.json               the shared vocabulary
+    query_encoder.safetensors    q(x), fine-tuned by RAG
+    doc_encoder.safetensors      d(z), frozen after the retriever's pre-training
+    generator.safetensors        BART
+    closed_book.safetensors      the same BART trained without retrieval (the paper's BART row), optional
+    corpus.jsonl, index.faiss    the non-parametric memory: passages and their vectors d(z)
+    train_log.jsonl              loss per step, for the training notebook
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ragedu.corpus import DATA_DIR, Corpus, load_corpus, save_corpus
+from ragedu.generator import Generator, GeneratorConfig, new_bart
+from ragedu.model import RagModel
+from ragedu.retriever import EncoderConfig, Retriever, load_index, new_encoder, save_index
+from ragedu.tokenizer import load_tokenizer, save_tokenizer
+
+DEFAULT_MODEL_DIR = DATA_DIR / "model"
+FORMAT = "ragedu-model/1"
+REQUIRED_FILES = ("config.json", "tokenizer.json", "query_encoder.safetensors", "doc_encoder.safetensors",
+                  "generator.safetensors", "corpus.jsonl", "index.faiss")
+
+
+def corpus_fingerprint(corpus: Corpus) -> str:
+    """A hash of every passage, so an index is never paired with another corpus."""
+    h = hashlib.sha256()
+    for p in corpus:
+        h.update(json.dumps([p.id, p.title, p.text], ensure_ascii=False).encode())
+    return h.hexdigest()[:16]
+
+
+def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: t.detach().contiguous().clone() for name, t in module.state_dict().items()}
+
+
+def _load_weights(module: nn.Module, path: Path) -> None:
+    """Read safetensors weights into `module`, refusing missing, extra or mis-shaped tensors."""
+    weights = load_file(str(path))
+    expected = module.state_dict()
+    tied = {n for n in expected if n.endswith(("lm_head.weight", "embed_tokens.weight"))} - weights.keys()
+    missing = expected.keys() - weights.keys() - tied
+    extra = weights.keys() - expected.keys()
+    wrong = [f"{n}: file {tuple(weights[n].shape)} vs model {tuple(expected[n].shape)}"
+             for n in expected.keys() & weights.keys() if weights[n].shape != expected[n].shape]
+    if missing or extra or wrong:
+        problems = ([f"missing {sorted(missing)[:3]}"] if missing else []) + \
+                   ([f"unexpected {sorted(extra)[:3]}"] if extra else []) + wrong[:3]
+        raise ValueError(f"{path.name} does not fit the model in config.json: " + "; ".join(problems))
+    module.load_state_dict(weights, strict=False)
+    if tied:  # shared embeddings are stored once by safetensors
+        module.tie_weights()
+
+
+def save(model: RagModel, path: str | Path, encoder: EncoderConfig, generator: GeneratorConfig,
+         closed_book: Generator | None = None, extra_files: dict[str, Path] | None = None) -> Path:
+    """Write a model directory atomically: into a temporary sibling, then renamed over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        corpus = model.retriever.corpus
+        config = {
+            "format": FORMAT, "encoder": asdict(encoder), "generator": asdict(generator),
+            "max_input_len": model.generator.max_input_len, "max_question_len": model.generator.max_question_len,
+            "query_max_len": model.retriever.max_len, "passages": len(corpus),
+            "corpus_fingerprint": corpus_fingerprint(corpus), "closed_book": closed_book is not None,
+        }
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        save_tokenizer(model.generator.tokenizer, tmp / "tokenizer.json")
+        save_file(_tensors(model.retriever.query_encoder), str(tmp / "query_encoder.safetensors"))
+        save_file(_tensors(model.retriever.doc_encoder), str(tmp / "doc_encoder.safetensors"))
+        save_file(_without_tied(model.generator.model), str(tmp / "generator.safetensors"))
+        if closed_book is not None:
+            save_file(_without_tied(closed_book.model), str(tmp / "closed_book.safetensors"))
+        save_corpus(corpus, tmp / "corpus.jsonl")
+        save_index(model.retriever.index, tmp / "index.faiss")
+        for name, source in (extra_files or {}).items():
+            shutil.copy(source, tmp / name)
+        if path.exists():  # swap: the old directory is removed only once the new one is complete
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            path.rename(old)
+            tmp.rename(path)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _without_tied(model: nn.Module) -> dict[str, torch.Tensor]:
+    """BART ties its input embeddings and output layer; safetensors refuses shared storage, so keep one."""
+    tensors = _tensors(model)
+    return {n: t for n, t in tensors.items() if not n.endswith(("lm_head.weight", "embed_tokens.weight"))}
+
+
+def _read_config(path: Path) -> dict:
+    if not path.is_dir():
+        raise FileNotFoundError(f"model directory {path} does not exist; train one with `ragedu train`")
+    missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
+    if missing:
+        raise FileNotFoundError(f"model directory {path} lacks {missing}; it is incomplete or not a ragedu model")
+    config = json.loads((path / "config.json").read_text())
+    if config.get("format") != FORMAT:
+        raise ValueError(f"{path / 'config.json'} has format {config.get('format')!r}; expected {FORMAT!r}")
+    return config
+
+
+def load(path: str | Path = DEFAULT_MODEL_DIR, progress: bool = False) -> RagModel:
+    """Read a model directory written by `save` (or `ragedu train`), ready for eval."""
+    path = Path(path)
+    config = _read_config(path)
+    encoder, generator = EncoderConfig(**config["encoder"]), GeneratorConfig(**config["generator"])
+    tokenizer = load_tokenizer(path / "tokenizer.json")
+    if len(tokenizer) != encoder.vocab_size or len(tokenizer) != generator.vocab_size:
+        raise ValueError(f"tokenizer.json has {len(tokenizer)} tokens but config.json says encoder "
+                         f"{encoder.vocab_size} and generator {generator.vocab_size}")
+    corpus = load_corpus(path / "corpus.jsonl")
+    if corpus_fingerprint(corpus) != config["corpus_fingerprint"]:
+        raise ValueError(f"{path / 'corpus.jsonl'} is not the corpus this model's index was built from "
+                         "(fingerprints differ)")
+    query_encoder, doc_encoder = new_encoder(encoder), new_encoder(encoder)
+    _load_weights(query_encoder, path / "query_encoder.safetensors")
+    _load_weights(doc_encoder, path / "doc_encoder.safetensors")
+    index = load_index(path / "index.faiss")
+    if index.ntotal != len(corpus) or index.d != encoder.dim:
+        raise ValueError(f"index.faiss holds {index.ntotal} vectors of size {index.d}; the model needs "
+                         f"{len(corpus)} of size {encoder.dim}")
+    d_z = torch.from_numpy(index.reconstruct_n(0, index.ntotal))  # (N, D), the flat index keeps them exactly
+    retriever = Retriever(query_encoder, doc_encoder, tokenizer, corpus, d_z, index, config["query_max_len"])
+    return RagModel(retriever, _generator(path / "generator.safetensors", generator, tokenizer, config)).eval()
+
+
+def _generator(weights: Path, config: GeneratorConfig, tokenizer, model_config: dict) -> Generator:
+    bart = new_bart(config, tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    _load_weights(bart, weights)
+    return Generator(bart, tokenizer, model_config["max_input_len"], model_config["max_question_len"]).eval()
+
+
+def load_closed_book(path: str | Path = DEFAULT_MODEL_DIR) -> Generator:
+    """The baseline generator trained without retrieval, from the same model directory."""
+    path = Path(path)
+    config = _read_config(path)
+    if not (path / "closed_book.safetensors").exists():
+        raise FileNotFoundError(f"model directory {path} has no closed-book baseline (closed_book.safetensors)")
+    return _generator(path / "closed_book.safetensors", GeneratorConfig(**config["generator"]),
+                      load_tokenizer(path / "tokenizer.json"), config)
+
+
+def load_default() -> RagModel:
+    """The small trained model shipped in data/model (built by `ragedu train`)."""
+    return load(DEFAULT_MODEL_DIR)
+
+
+def clone_generator(generator: Generator) -> Generator:
+    return Generator(copy.deepcopy(generator.model), generator.tokenizer, generator.max_input_len,
+                     generator.max_question_len)

@@ -1,0 +1,119 @@
+"""Training: a smoke run of the whole recipe on a slice, resuming, what stays frozen, and atomic writes."""
+import json
+
+import pytest
+import torch
+
+import ragedu
+from ragedu.corpus import Corpus, load_corpus
+from ragedu.tasks import load_task
+from ragedu.train import Checkpointer, StageConfig, TrainConfig, mask_spans, rag_loss, run_stage, train
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    corpus = load_corpus()
+    keep = Corpus(corpus.passages[:240])
+    examples = {t: [e for e in load_task(t, "train") if all(g in keep for g in e.gold_ids)][:60]
+                for t in ("qa", "claims", "clues")}
+    return keep, examples
+
+
+def tiny_config(**changes) -> TrainConfig:
+    stage = lambda: StageConfig(steps=4, batch=4, lr=1e-3)  # noqa: E731
+    cfg = TrainConfig(vocab_size=600, dim=32, layers=1, heads=2, denoise=stage(), retriever=stage(),
+                      reader=stage(), rag=stage(), closed_book=stage(), checkpoint_every=2)
+    for name, value in changes.items():
+        setattr(cfg, name, value)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def trained(small_data, tmp_path_factory):
+    corpus, examples = small_data
+    out = tmp_path_factory.mktemp("run") / "model"
+    seconds = train(out, tiny_config(), corpus=corpus, examples=examples, progress=False)
+    return out, seconds
+
+
+def test_the_recipe_writes_a_loadable_model_directory(trained):
+    out, seconds = trained
+    assert set(seconds) == {"denoise", "retriever", "reader", "rag", "closed_book", "total"}
+    assert not out.with_name("model.work").exists()  # checkpoints are cleaned up after success
+    model = ragedu.load(out)
+    with torch.no_grad():
+        s = model.score(["What is the capital of Andorra?"], ["Andorra la Vella"], k=3)
+    assert torch.isfinite(s.log_p_y_token).all()
+    assert ragedu.load_closed_book(out).model.config.d_model == 32
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [(r["stage"], r["step"]) for r in log if r["stage"] == "rag"] == [("rag", i) for i in range(1, 5)]
+
+
+def test_rag_fine_tuning_leaves_document_encoder_and_index_bit_identical(trained, small_data):
+    out, _ = trained
+    _, examples = small_data
+    model = ragedu.load(out)
+    doc_before = {n: p.clone() for n, p in model.retriever.doc_encoder.state_dict().items()}
+    query_before = {n: p.clone() for n, p in model.retriever.query_encoder.state_dict().items()}
+    vectors_before = model.retriever.index.reconstruct_n(0, model.retriever.index.ntotal).copy()
+    cfg = tiny_config()
+    params = [p for p in model.parameters() if p.requires_grad]
+    run_stage("rag", StageConfig(3, 4, 1e-2), {"query_encoder": model.retriever.query_encoder,
+              "generator": model.generator.model}, params, rag_loss(model, examples, cfg),
+              Checkpointer(out.parent / "rag-again"), cfg, progress=False)
+    doc_after = model.retriever.doc_encoder.state_dict()
+    assert all(torch.equal(doc_before[n], doc_after[n]) for n in doc_before)
+    assert (model.retriever.index.reconstruct_n(0, model.retriever.index.ntotal) == vectors_before).all()
+    query_after = model.retriever.query_encoder.state_dict()
+    assert any(not torch.equal(query_before[n], query_after[n]) for n in query_before)  # the query encoder moved
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(small_data, tmp_path):
+    corpus, examples = small_data
+    cfg = tiny_config(denoise=StageConfig(6, 4, 1e-3))
+    train(tmp_path / "straight", cfg, corpus=corpus, examples=examples, progress=False)
+
+    import ragedu.train as T
+    real, calls = T.denoise_loss, {"n": 0}
+
+    def interrupted(*args):
+        loss = real(*args)
+
+        def fn(rng, batch):
+            calls["n"] += 1
+            if calls["n"] == 5:  # after the checkpoint at step 4
+                raise KeyboardInterrupt
+            return loss(rng, batch)
+        return fn
+    T.denoise_loss = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(tmp_path / "resumed", cfg, corpus=corpus, examples=examples, progress=False)
+    finally:
+        T.denoise_loss = real
+    assert not (tmp_path / "resumed").exists()  # nothing half-written where the model goes
+    assert (tmp_path / "resumed.work" / "denoise.partial.json").exists()
+    train(tmp_path / "resumed", cfg, corpus=corpus, examples=examples, progress=False)
+    a = ragedu.load(tmp_path / "straight").generator.model.state_dict()
+    b = ragedu.load(tmp_path / "resumed").generator.model.state_dict()
+    assert all(torch.equal(a[n], b[n]) for n in a)
+
+
+def test_a_failed_run_leaves_the_previous_model_in_place(trained, small_data, tmp_path):
+    import shutil
+    out, _ = trained
+    target = tmp_path / "model"
+    shutil.copytree(out, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    corpus, examples = small_data
+    with pytest.raises(ValueError):
+        train(target, tiny_config(variant="nonsense"), corpus=corpus, examples=examples, progress=False)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+
+
+def test_mask_spans_hides_about_the_ratio():
+    import random
+    ids = list(range(10, 110))
+    masked = mask_spans(ids, 4, 0.3, random.Random(0))
+    assert 4 in masked and len(masked) < len(ids)
+    assert sum(1 for i in ids if i not in masked) == pytest.approx(30, abs=3)  # spans may overlap earlier masks
