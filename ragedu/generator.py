@@ -15,11 +15,13 @@ only its config's pad and decoder-start ids are used.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from transformers import BartConfig, BartForConditionalGeneration, PreTrainedModel, PreTrainedTokenizerFast
+from transformers.modeling_outputs import BaseModelOutput
 
 TITLE_SEP, QUESTION_SEP = " / ", " //"  # the separators of Hugging Face's RAG generator input
 
@@ -131,11 +133,32 @@ class Generator(nn.Module):
                  y: torch.Tensor, y_mask: torch.Tensor) -> torch.Tensor:
         """log p_θ(y_i | x, z, y<i) for every passage and target token; 0 at padding
         (B, K, L), (B, K, L), (B, T), (B, T) -> (B, K, T)"""
+        return self.log_p_yi_encoded(self.encode(context_ids, context_mask), context_mask, y, y_mask)
+
+    # ---- decoding (notebook 4): the encoder runs once per passage, then the decoder one token at a time ----
+
+    @property
+    def eos_id(self) -> int:
+        """</s>: a decoded sequence ends when it produces this token."""
+        return self.model.config.eos_token_id
+
+    def encode(self, context_ids: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
+        """h(x, z): the encoder states of `title / text // question`, computed once per passage
+        (B, K, L), (B, K, L) -> (B, K, L, D)"""
         B, K, L = context_ids.shape
+        h = self.model.get_encoder()(input_ids=flatten_passages(context_ids),
+                                     attention_mask=flatten_passages(context_mask)).last_hidden_state  # (B*K, L, D)
+        return h.view(B, K, L, -1)
+
+    def log_p_yi_encoded(self, h: torch.Tensor, context_mask: torch.Tensor,
+                         y: torch.Tensor, y_mask: torch.Tensor) -> torch.Tensor:
+        """`log_p_yi` from encoder states `encode` already computed: the same numbers, no second encoder pass
+        (B, K, L, D), (B, K, L), (B, T), (B, T) -> (B, K, T)"""
+        B, K, L, D = h.shape
         T = y.shape[1]
         y_bk = y[:, None].expand(B, K, T)                                    # same target under each z
         logits = self.model(
-            input_ids=flatten_passages(context_ids),                          # (B*K, L)
+            encoder_outputs=BaseModelOutput(last_hidden_state=flatten_passages(h)),  # (B*K, L, D)
             attention_mask=flatten_passages(context_mask),
             decoder_input_ids=shift_right(flatten_passages(y_bk), self.start_id),  # (B*K, T)
             use_cache=False,
@@ -143,3 +166,31 @@ class Generator(nn.Module):
         log_p = logits.log_softmax(dim=-1).view(B, K, T, -1)                  # (B, K, T, V)
         log_p_yi = log_p.gather(-1, y_bk[..., None]).squeeze(-1)              # (B, K, T)
         return log_p_yi.masked_fill(y_mask[:, None] == 0, 0.0)                # padded positions add 0
+
+    def next_token_log_probs(self, y_last: torch.Tensor, h: torch.Tensor, context_mask: torch.Tensor,
+                             cache=None):
+        """One decoder step for R rows, each row one (search, beam, passage):
+        log p_θ(y_t | x, z, y<t)    (R, 1) last token, (R, L, D) h(x, z), (R, L) mask, cache of y<t
+                                    -> (R, V), cache of y≤t
+        The cache (past keys and values of the decoder's attention) holds each row's state, so a step
+        reads one new token instead of re-running the whole prefix. Pass cache=None at the first step,
+        with y_last the decoder start token."""
+        out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=h), attention_mask=context_mask,
+                         decoder_input_ids=y_last, use_cache=True, **{self._cache_argument(): cache})
+        cache = out.cache if hasattr(out, "cache") else out.past_key_values  # transformers ≥ 5 renamed it
+        return out.logits[:, -1].float().log_softmax(dim=-1), cache
+
+    def reorder_cache(self, cache, rows: torch.Tensor, cross_attention: bool = False):
+        """After a beam step, row r continues the decoder state of row rows[r]    (R',) -> cache of R' rows
+        Subtle: by default only the self-attention keys and values move. The cross-attention ones depend on
+        the passage alone, and a beam never changes passage (rows[r] reads the same passage as r), so they
+        are already right and are not copied. Pass cross_attention=True when the rows change in number,
+        e.g. fanning one row per passage out to N beams after the first step."""
+        cache.self_attention_cache.reorder_cache(rows)
+        if cross_attention:
+            cache.cross_attention_cache.reorder_cache(rows)
+        return cache
+
+    def _cache_argument(self) -> str:
+        """The decoder-state argument's name: `cache` in transformers ≥ 5, `past_key_values` before."""
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"

@@ -33,7 +33,7 @@ from ragedu.marginalize import rag_log_likelihood
 from ragedu.model import RagModel
 from ragedu.retriever import EncoderConfig, Retriever, embed, new_encoder, passage_text
 from ragedu.tasks import Example, load_task
-from ragedu.tokenizer import MASK, train_tokenizer
+from ragedu.tokenizer import MASK, load_tokenizer, save_tokenizer, train_tokenizer
 
 STAGES = ("denoise", "retriever", "reader", "rag", "closed_book")
 
@@ -58,11 +58,11 @@ class TrainConfig:
     variant: str = "both"            # "sequence", "token", or "both": the mean of the two losses
     mask_ratio: float = 0.3          # share of passage tokens hidden in stage 0
     task_weights: dict = field(default_factory=lambda: {"qa": 0.6, "claims": 0.25, "clues": 0.15})
-    denoise: StageConfig = field(default_factory=lambda: StageConfig(700, 32, 5e-4))
+    denoise: StageConfig = field(default_factory=lambda: StageConfig(700, 32, 1e-3))
     retriever: StageConfig = field(default_factory=lambda: StageConfig(800, 64, 2e-3))
-    reader: StageConfig = field(default_factory=lambda: StageConfig(900, 32, 3e-4))
-    rag: StageConfig = field(default_factory=lambda: StageConfig(200, 16, 1e-4))
-    closed_book: StageConfig = field(default_factory=lambda: StageConfig(700, 32, 3e-4))
+    reader: StageConfig = field(default_factory=lambda: StageConfig(1500, 32, 1e-3))
+    rag: StageConfig = field(default_factory=lambda: StageConfig(300, 16, 3e-4))
+    closed_book: StageConfig = field(default_factory=lambda: StageConfig(700, 32, 1e-3))
     checkpoint_every: int = 200
 
     @classmethod
@@ -181,6 +181,14 @@ def trainable(module: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for p in module.parameters() if p.requires_grad]
 
 
+def learning_rate_scale(step: int, steps: int, warmup: float = 0.05, floor: float = 0.1) -> float:
+    """Linear warm-up over the first 5% of steps, then a linear decay to 10% of the peak."""
+    warm = max(1, int(warmup * steps))
+    if step < warm:
+        return (step + 1) / warm
+    return max(floor, 1 - (1 - floor) * (step - warm) / max(1, steps - warm))
+
+
 def run_stage(name: str, stage: StageConfig, modules: dict, params: list, loss_fn, ckpt: Checkpointer,
               cfg: TrainConfig, progress: bool = True) -> float:
     """The training loop every stage shares: AdamW, seeded batches, checkpoints, a loss log, tqdm."""
@@ -198,6 +206,8 @@ def run_stage(name: str, stage: StageConfig, modules: dict, params: list, loss_f
     for step in bar:
         rng = random.Random(f"{cfg.seed}-{name}-{step}")
         torch.manual_seed(rng.randrange(2**31))  # dropout, reproducible after a resume
+        for group in optimizer.param_groups:
+            group["lr"] = stage.lr * learning_rate_scale(step, stage.steps)
         loss = loss_fn(rng, stage.batch)
         optimizer.zero_grad()
         loss.backward()
@@ -313,8 +323,13 @@ def train(out_dir: str | Path, cfg: TrainConfig | None = None, work_dir: str | P
     examples = examples or training_examples()
     seconds: dict[str, float] = {}
 
-    texts = [passage_text(p) for p in corpus] + [s for t in examples.values() for e in t for s in (e.question, e.answer)]
-    tokenizer = train_tokenizer(texts, cfg.vocab_size)
+    tokenizer_path = ckpt.dir / "tokenizer.json"  # kept with the checkpoints: a resumed run reads the same one
+    if tokenizer_path.exists():
+        tokenizer = load_tokenizer(tokenizer_path)
+    else:
+        texts = [passage_text(p) for p in corpus] + [s for t in examples.values() for e in t for s in (e.question, e.answer)]
+        tokenizer = train_tokenizer(texts, cfg.vocab_size)
+        save_tokenizer(tokenizer, tokenizer_path)
     cfg.vocab_size = len(tokenizer)  # the trainer may stop short of the asked size on a small corpus
     bart = new_bart(cfg.generator_config(), tokenizer.pad_token_id, tokenizer.bos_token_id,
                     tokenizer.eos_token_id, seed=cfg.seed)

@@ -18,7 +18,7 @@ def toy_corpus():
 
 @pytest.fixture(scope="session")
 def toy_tokenizer(toy_corpus):
-    texts = [p.title + " / " + p.text for p in toy_corpus] + ["Which country is it in? What is the population?"]
+    texts = [p.title + " / " + p.text for p in toy_corpus] + ["Which country is it in? What is the population?"] + ["supports refutes"] * 20
     return train_tokenizer(texts, vocab_size=400)
 
 
@@ -27,3 +27,12 @@ def toy_rag(toy_corpus, toy_tokenizer):
     small = dict(vocab_size=len(toy_tokenizer), dim=32, layers=1, heads=2)
     model = new_rag_model(toy_corpus, toy_tokenizer, EncoderConfig(**small), GeneratorConfig(**small), progress=False)
     return model.eval()  # no dropout: the tests compare numbers
+
+
+@pytest.fixture(scope="session")
+def toy_model_dir(toy_rag, toy_tokenizer, tmp_path_factory):
+    """The toy RAG saved as a model directory, for the command line and loading tests."""
+    from ragedu.pretrained import save
+
+    small = dict(vocab_size=len(toy_tokenizer), dim=32, layers=1, heads=2)
+    return save(toy_rag, tmp_path_factory.mktemp("toy") / "model", EncoderConfig(**small), GeneratorConfig(**small))

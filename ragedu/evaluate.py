@@ -1,0 +1,116 @@
+"""Evaluating RAG and its closed-book twin on the three tasks, as the paper's Tables 1 and 2 do.   (notebook 7)
+
+    QA       exact match of the greedy answer (the paper decodes QA greedily), per relation too
+    claims   accuracy of the label with the higher p(y_1|x): one target token, so RAG-Sequence and
+             RAG-Token give the same number (Σ_z and Π_i commute when there is one i)
+    clues    share of each clue's facts (population, country) found in the beam-searched clue
+    retrieval recall@K of the gold passage on QA questions
+"""
+from __future__ import annotations
+
+import re
+import string
+
+import torch
+from tqdm.auto import tqdm
+
+from ragedu.decoding import decode, rag_token_decode
+from ragedu.generator import Generator
+from ragedu.marginalize import rag_sequence_log_likelihood, rag_token_log_likelihood
+from ragedu.model import RagModel
+from ragedu.tasks import Example, load_task
+
+LABELS = ("supports", "refutes")
+
+
+def normalize_answer(s: str) -> str:
+    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
+    s = "".join(ch for ch in s.lower() if ch not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", s).split())
+
+
+def exact_match(prediction: str, answer: str) -> bool:
+    return normalize_answer(prediction) == normalize_answer(answer)
+
+
+def batches(examples: list[Example], size: int, desc: str, progress: bool):
+    for start in tqdm(range(0, len(examples), size), desc=desc, disable=not progress):
+        yield examples[start:start + size]
+
+
+@torch.no_grad()
+def answer_questions(model: RagModel, questions: list[str], k: int, decoding: dict) -> dict[str, list[str]]:
+    """The answer of each variant; `decoding` holds num_beams, mode, max_len."""
+    return {variant: decode(model, questions, variant, k, **decoding).answers for variant in ("sequence", "token")}
+
+
+@torch.no_grad()
+def closed_book_answers(generator: Generator, questions: list[str], num_beams: int = 1, max_len: int = 20):
+    """The baseline reads the question alone: one 'passage' with p(z|x) = 1."""
+    ids, mask = generator.question_inputs(questions)  # (B, 1, L)
+    log_p_z = torch.zeros(len(questions), 1)
+    return rag_token_decode(generator, log_p_z, ids, mask, num_beams=num_beams, max_len=max_len).answers
+
+
+@torch.no_grad()
+def classify_claims(model: RagModel, claims: list[str], k: int) -> dict[str, list[str]]:
+    """The label whose one token is likelier, under each variant    -> {'sequence': [...], 'token': [...]}"""
+    retrieved = model.retriever.retrieve(claims, k)
+    log_p_y = {"sequence": [], "token": []}
+    for label in LABELS:
+        log_p_yi, y, _ = model.generator_log_p_yi(retrieved, [label] * len(claims))  # (B, K, T)
+        if (y[:, 1] != model.generator.tokenizer.eos_token_id).any():
+            raise ValueError(f"the label {label!r} is more than one token in this vocabulary")
+        first = log_p_yi[:, :, :1]  # (B, K, 1): the label token; the </s> after it says nothing about the class
+        log_p_y["sequence"].append(rag_sequence_log_likelihood(retrieved.log_p_z, first))
+        log_p_y["token"].append(rag_token_log_likelihood(retrieved.log_p_z, first))
+    return {v: [LABELS[i] for i in torch.stack(scores, -1).argmax(-1).tolist()] for v, scores in log_p_y.items()}
+
+
+def mean(xs) -> float:
+    xs = list(xs)
+    return round(sum(xs) / len(xs), 4) if xs else float("nan")
+
+
+def evaluate(model: RagModel, closed_book: Generator | None, split: str = "test", k: int = 5,
+             batch_size: int = 64, progress: bool = True, limit: int | None = None) -> dict:
+    """The figures of `ragedu eval --json` for one split."""
+    model.eval()
+    qa, claims, clues = (load_task(t, split)[:limit] for t in ("qa", "claims", "clues"))
+    greedy = {"num_beams": 1, "mode": "thorough", "max_len": 24}
+    beam = {"num_beams": 4, "mode": "fast", "max_len": 32}
+
+    hits, correct = [], {"sequence": [], "token": [], "closed_book": []}
+    for batch in batches(qa, batch_size, "QA", progress):
+        questions = [e.question for e in batch]
+        with torch.no_grad():
+            hits += [e.gold_ids[0] in ids for e, ids in zip(batch, model.retriever.retrieve(questions, 5).ids)]
+        answers = answer_questions(model, questions, k, greedy)
+        if closed_book is not None:
+            answers["closed_book"] = closed_book_answers(closed_book, questions)
+        for name, preds in answers.items():
+            correct[name] += [exact_match(p, e.answer) for p, e in zip(preds, batch)]
+    names = [n for n in correct if correct[n]]
+    relations = sorted({e.relation for e in qa})
+    by_relation = {r: {n: mean(c for c, e in zip(correct[n], qa) if e.relation == r) for n in names}
+                   for r in relations}
+
+    claim_right = {"sequence": [], "token": []}
+    for batch in batches(claims, batch_size, "claims", progress):
+        for variant, labels in classify_claims(model, [e.question for e in batch], k).items():
+            claim_right[variant] += [label == e.answer for label, e in zip(labels, batch)]
+
+    clue_facts = {"sequence": [], "token": []}
+    for batch in batches(clues, batch_size, "clues", progress):
+        for variant, texts in answer_questions(model, [e.question for e in batch], k, beam).items():
+            clue_facts[variant] += [v in text for text, e in zip(texts, batch) for v in e.facts.values()]
+
+    return {
+        "split": split, "k": k,
+        "retrieval_recall_at_5": mean(hits),
+        "qa_exact_match": {n: mean(correct[n]) for n in names},
+        "qa_exact_match_by_relation": by_relation,
+        "claim_accuracy": {v: mean(r) for v, r in claim_right.items()},
+        "clue_fact_accuracy": {v: mean(r) for v, r in clue_facts.items()},
+        "examples": {"qa": len(qa), "claims": len(claims), "clues": len(clues)},
+    }
