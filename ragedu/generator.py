@@ -68,7 +68,8 @@ class Generator(nn.Module):
     """A Hugging Face encoder-decoder and its tokenizer, with RAG's input format."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast,
-                 max_input_len: int = 128, max_question_len: int = 48):
+                 max_input_len: int = 128, max_question_len: int = 48,
+                 title_sep: str = TITLE_SEP, question_sep: str = QUESTION_SEP):
         super().__init__()
         if model.config.vocab_size < len(tokenizer):
             raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the generator only "
@@ -77,6 +78,8 @@ class Generator(nn.Module):
         self.tokenizer = tokenizer
         self.max_input_len = max_input_len
         self.max_question_len = max_question_len
+        self.title_sep = title_sep        # between a passage's title and its text
+        self.question_sep = question_sep  # between the passage and " question"
         self.pad_id = model.config.pad_token_id
         self.start_id = model.config.decoder_start_token_id
 
@@ -98,7 +101,7 @@ class Generator(nn.Module):
             x = self.question_tokens(question)
             budget = self.max_input_len - 2 - len(x)  # room left for the passage beside <s>, </s>
             for title, text in zip(titles[b], texts[b]):
-                z = self._tokens(title + TITLE_SEP + text + QUESTION_SEP)[:budget]  # cut the passage, not x
+                z = self._tokens(title + self.title_sep + text + self.question_sep)[:budget]  # cut the passage, not x
                 rows.append([self.tokenizer.bos_token_id, *z, *x, self.tokenizer.eos_token_id])
         ids, mask = self._pad(rows)
         B, K = len(questions), len(titles[0])

@@ -13,7 +13,6 @@ A model directory holds plain files, weights in safetensors (no pickle):
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import shutil
@@ -45,15 +44,21 @@ def corpus_fingerprint(corpus: Corpus) -> str:
     return h.hexdigest()[:16]
 
 
-def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: t.detach().contiguous().clone() for name, t in module.state_dict().items()}
+TIED = ("lm_head.weight", "embed_tokens.weight")  # BART's copies of its shared embedding matrix
+
+
+def untied_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's tensors for safetensors, which refuses shared storage: BART's tied copies are left out
+    (they come back from `model.shared.weight` through `tie_weights` on loading)."""
+    return {name: t.detach().contiguous().clone() for name, t in module.state_dict().items()
+            if not name.endswith(TIED)}
 
 
 def _load_weights(module: nn.Module, path: Path) -> None:
     """Read safetensors weights into `module`, refusing missing, extra or mis-shaped tensors."""
     weights = load_file(str(path))
     expected = module.state_dict()
-    tied = {n for n in expected if n.endswith(("lm_head.weight", "embed_tokens.weight"))} - weights.keys()
+    tied = {n for n in expected if n.endswith(TIED)} - weights.keys()
     missing = expected.keys() - weights.keys() - tied
     extra = weights.keys() - expected.keys()
     wrong = [f"{n}: file {tuple(weights[n].shape)} vs model {tuple(expected[n].shape)}"
@@ -83,11 +88,11 @@ def save(model: RagModel, path: str | Path, encoder: EncoderConfig, generator: G
         }
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         save_tokenizer(model.generator.tokenizer, tmp / "tokenizer.json")
-        save_file(_tensors(model.retriever.query_encoder), str(tmp / "query_encoder.safetensors"))
-        save_file(_tensors(model.retriever.doc_encoder), str(tmp / "doc_encoder.safetensors"))
-        save_file(_without_tied(model.generator.model), str(tmp / "generator.safetensors"))
+        save_file(untied_tensors(model.retriever.query_encoder), str(tmp / "query_encoder.safetensors"))
+        save_file(untied_tensors(model.retriever.doc_encoder), str(tmp / "doc_encoder.safetensors"))
+        save_file(untied_tensors(model.generator.model), str(tmp / "generator.safetensors"))
         if closed_book is not None:
-            save_file(_without_tied(closed_book.model), str(tmp / "closed_book.safetensors"))
+            save_file(untied_tensors(closed_book.model), str(tmp / "closed_book.safetensors"))
         save_corpus(corpus, tmp / "corpus.jsonl")
         save_index(model.retriever.index, tmp / "index.faiss")
         for name, source in (extra_files or {}).items():
@@ -104,12 +109,6 @@ def save(model: RagModel, path: str | Path, encoder: EncoderConfig, generator: G
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
-
-
-def _without_tied(model: nn.Module) -> dict[str, torch.Tensor]:
-    """BART ties its input embeddings and output layer; safetensors refuses shared storage, so keep one."""
-    tensors = _tensors(model)
-    return {n: t for n, t in tensors.items() if not n.endswith(("lm_head.weight", "embed_tokens.weight"))}
 
 
 def _read_config(path: Path) -> dict:
@@ -168,8 +167,3 @@ def load_closed_book(path: str | Path = DEFAULT_MODEL_DIR) -> Generator:
 def load_default() -> RagModel:
     """The small trained model shipped in data/model (built by `ragedu train`)."""
     return load(DEFAULT_MODEL_DIR)
-
-
-def clone_generator(generator: Generator) -> Generator:
-    return Generator(copy.deepcopy(generator.model), generator.tokenizer, generator.max_input_len,
-                     generator.max_question_len)

@@ -50,15 +50,32 @@ def new_encoder(config: EncoderConfig, seed: int = 0) -> BertModel:
     return BertModel(bert, add_pooling_layer=False)
 
 
-def embed(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """The mean of the last hidden states over the real tokens    (B, L) -> (B, D)
+POOLINGS = ("mean", "dpr")  # ragedu's own encoders / Hugging Face DPR encoders
 
-    DPR takes the [CLS] vector instead; on our corpus a small encoder trained that way sat at chance for
+
+def embed(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+          pooling: str = "mean") -> torch.Tensor:
+    """One vector per text    (B, L) -> (B, D)
+
+    "mean": the mean of the last hidden states over the real tokens (ragedu's encoders).
+    "dpr":  the encoder's `pooler_output`, DPR's [CLS] vector (projected if the DPR config has a projection),
+            for Hugging Face DPRQuestionEncoder / DPRContextEncoder.
+    DPR takes the [CLS] vector; on our corpus a small encoder trained that way sat at chance for
     its first 150 steps, while the mean learned from the first step (measured in the training notes).
     """
-    h = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, D)
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+    out = encoder(input_ids=input_ids, attention_mask=attention_mask)
+    if pooling == "dpr":
+        return out.pooler_output                                                         # (B, D)
+    h = out.last_hidden_state                                                            # (B, L, D)
     mask = attention_mask[..., None].to(h.dtype)                                         # (B, L, 1)
     return (h * mask).sum(1) / mask.sum(1)
+
+
+def embedding_dim(encoder: nn.Module) -> int:
+    """D, the size of the vectors `embed` returns: a DPR projection if there is one, else the hidden size."""
+    return getattr(encoder.config, "projection_dim", 0) or encoder.config.hidden_size
 
 
 def passage_text(passage: Passage) -> str:
@@ -78,16 +95,24 @@ def check_questions(questions: list[str]) -> None:
 
 @torch.no_grad()
 def encode_passages(encoder: nn.Module, tokenizer: PreTrainedTokenizerFast, corpus: Corpus,
-                    batch_size: int = 256, max_len: int = 128, progress: bool = True) -> torch.Tensor:
-    """d(z) for every passage, in corpus order    -> (N, D)"""
+                    batch_size: int = 256, max_len: int = 128, progress: bool = True,
+                    pooling: str = "mean") -> torch.Tensor:
+    """d(z) for every passage, in corpus order    -> (N, D)
+    With pooling="dpr" the passage is read as DPR was trained to read it: the pair
+    `[CLS] title [SEP] text [SEP]`, token types all 0, and the [CLS] vector as d(z)."""
     was_training = encoder.training
     encoder.eval()
-    texts = [passage_text(p) for p in corpus]
+    passages = list(corpus)
     vectors = []
-    for start in tqdm(range(0, len(texts), batch_size), desc="encoding passages", disable=not progress):
-        batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
-                          max_length=max_len, return_tensors="pt")
-        vectors.append(embed(encoder, batch.input_ids, batch.attention_mask))
+    for start in tqdm(range(0, len(passages), batch_size), desc="encoding passages", disable=not progress):
+        chunk = passages[start:start + batch_size]
+        if pooling == "dpr":
+            batch = tokenizer([p.title for p in chunk], [p.text for p in chunk], padding=True,
+                              truncation="only_second", max_length=max_len, return_tensors="pt")
+        else:
+            batch = tokenizer([passage_text(p) for p in chunk], padding=True, truncation=True,
+                              max_length=max_len, return_tensors="pt")
+        vectors.append(embed(encoder, batch.input_ids, batch.attention_mask, pooling))
     encoder.train(was_training)
     return torch.cat(vectors).float()
 
@@ -137,13 +162,16 @@ class Retriever(nn.Module):
     """Query encoder (trainable), document encoder (frozen), the corpus and its index."""
 
     def __init__(self, query_encoder: nn.Module, doc_encoder: nn.Module, tokenizer: PreTrainedTokenizerFast,
-                 corpus: Corpus, d_z: torch.Tensor, index: faiss.Index, max_len: int = 64):
+                 corpus: Corpus, d_z: torch.Tensor, index: faiss.Index, max_len: int = 64,
+                 pooling: str = "mean"):
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
         N, D = d_z.shape
         if N != len(corpus) or index.ntotal != len(corpus):
             raise ValueError(f"corpus has {len(corpus)} passages but the vectors have {N} rows "
                              f"and the index {index.ntotal}; rebuild the index for this corpus")
-        q_dim = query_encoder.config.hidden_size
+        q_dim = embedding_dim(query_encoder)
         if index.d != D or q_dim != D:
             raise ValueError(f"embedding sizes disagree: query encoder {q_dim}, document vectors {D}, "
                              f"index {index.d}; the index must be built by a document encoder of the "
@@ -155,20 +183,22 @@ class Retriever(nn.Module):
         self.register_buffer("d_z", d_z.float(), persistent=False)  # (N, D), the vectors in the index
         self.index = index
         self.max_len = max_len
+        self.pooling = pooling  # how q(x) is read off the query encoder: "mean", or "dpr" ([CLS] pooler)
 
     @classmethod
     def build(cls, query_encoder: nn.Module, doc_encoder: nn.Module, tokenizer: PreTrainedTokenizerFast,
-              corpus: Corpus, index_kind: str = "flat", progress: bool = True) -> "Retriever":
+              corpus: Corpus, index_kind: str = "flat", progress: bool = True, pooling: str = "mean") -> "Retriever":
         """Encode the corpus with the document encoder and index it once."""
-        d_z = encode_passages(doc_encoder, tokenizer, corpus, progress=progress)
-        return cls(query_encoder, doc_encoder, tokenizer, corpus, d_z, build_index(d_z, index_kind))
+        d_z = encode_passages(doc_encoder, tokenizer, corpus, progress=progress, pooling=pooling)
+        return cls(query_encoder, doc_encoder, tokenizer, corpus, d_z, build_index(d_z, index_kind),
+                   pooling=pooling)
 
     def encode_questions(self, questions: list[str]) -> torch.Tensor:
         """q(x)    -> (B, D), with gradient to the query encoder"""
         check_questions(questions)
         batch = self.tokenizer(questions, padding=True, truncation=True, max_length=self.max_len,
                                return_tensors="pt")
-        return embed(self.query_encoder, batch.input_ids, batch.attention_mask)
+        return embed(self.query_encoder, batch.input_ids, batch.attention_mask, self.pooling)
 
     def retrieve(self, questions: list[str], k: int) -> Retrieved:
         """The top-K passages by d(z)ᵀq(x) and log p(z|x) renormalised over them."""

@@ -31,6 +31,7 @@ from ragedu.corpus import Corpus, load_corpus
 from ragedu.generator import Generator, GeneratorConfig, new_bart
 from ragedu.marginalize import rag_log_likelihood
 from ragedu.model import RagModel
+from ragedu.pretrained import save, untied_tensors
 from ragedu.retriever import EncoderConfig, Retriever, embed, new_encoder, passage_text
 from ragedu.tasks import Example, load_task
 from ragedu.tokenizer import MASK, load_tokenizer, save_tokenizer, train_tokenizer
@@ -47,7 +48,14 @@ class StageConfig:
 
 @dataclass
 class TrainConfig:
-    """The whole recipe; the defaults make the shipped model in about ten minutes on 2 cores."""
+    """The whole recipe; the defaults make the shipped model (about 20 minutes on 2 cores).
+
+    Measured on this corpus: after 700 denoising steps the generator memorised training answers (RAG got
+    unseen capitals right 0.00 on dev; even given the gold passage it named training countries' capitals);
+    after 2,000 steps it copies (the reader alone, given the gold passage, 0.46 on dev after 600 steps). Stage 0 is what makes RAG answer unseen entities. The reader then
+    memorises again if it trains on: dev exact match with the gold passage fell from 0.69 after 600 steps
+    to 0.58 after 1,500 (capitals 0.46 -> 0.27), so the reader stops at 600, chosen on the dev split.
+    """
 
     seed: int = 0
     vocab_size: int = 4000
@@ -58,11 +66,11 @@ class TrainConfig:
     variant: str = "both"            # "sequence", "token", or "both": the mean of the two losses
     mask_ratio: float = 0.3          # share of passage tokens hidden in stage 0
     task_weights: dict = field(default_factory=lambda: {"qa": 0.6, "claims": 0.25, "clues": 0.15})
-    denoise: StageConfig = field(default_factory=lambda: StageConfig(700, 32, 1e-3))
+    denoise: StageConfig = field(default_factory=lambda: StageConfig(2000, 32, 5e-4))
     retriever: StageConfig = field(default_factory=lambda: StageConfig(800, 64, 2e-3))
-    reader: StageConfig = field(default_factory=lambda: StageConfig(1500, 32, 1e-3))
-    rag: StageConfig = field(default_factory=lambda: StageConfig(300, 16, 3e-4))
-    closed_book: StageConfig = field(default_factory=lambda: StageConfig(700, 32, 1e-3))
+    reader: StageConfig = field(default_factory=lambda: StageConfig(600, 32, 3e-4))
+    rag: StageConfig = field(default_factory=lambda: StageConfig(300, 16, 1e-4))
+    closed_book: StageConfig = field(default_factory=lambda: StageConfig(700, 32, 3e-4))
     checkpoint_every: int = 200
 
     @classmethod
@@ -87,16 +95,23 @@ def training_examples(data_dir=None) -> dict[str, list[Example]]:
     return {task: load_task(task, "train", **kwargs) for task in ("qa", "claims", "clues")}
 
 
-def sample_examples(examples: dict[str, list[Example]], weights: dict, n: int, rng: random.Random) -> list[Example]:
+def by_relation(examples: dict[str, list[Example]]) -> dict[str, dict[str, list[Example]]]:
+    """task -> relation -> examples, grouped once so that sampling a batch does not regroup them."""
+    grouped: dict[str, dict[str, list[Example]]] = {}
+    for task, rows in examples.items():
+        for e in rows:
+            grouped.setdefault(task, {}).setdefault(e.relation, []).append(e)
+    return grouped
+
+
+def sample_examples(grouped: dict[str, dict[str, list[Example]]], weights: dict, n: int,
+                    rng: random.Random) -> list[Example]:
     """n examples: a task by its weight, then (for QA) a relation uniformly, then an example."""
-    tasks = [t for t in weights if examples.get(t)]
+    tasks = [t for t in weights if grouped.get(t)]
     picked = []
     for task in rng.choices(tasks, [weights[t] for t in tasks], k=n):
-        by_relation: dict[str, list[Example]] = {}
-        for e in examples[task]:
-            by_relation.setdefault(e.relation, []).append(e)
-        relation = rng.choice(sorted(by_relation))
-        picked.append(rng.choice(by_relation[relation]))
+        relation = rng.choice(sorted(grouped[task]))
+        picked.append(rng.choice(grouped[task][relation]))
     return picked
 
 
@@ -125,9 +140,7 @@ class Checkpointer:
         return (self.dir / f"{stage}.done.json").exists()
 
     def save(self, stage: str, modules: dict, step: int, optimizer=None, done: bool = False) -> None:
-        tensors = {f"{name}.{k}": v.detach().contiguous().clone()
-                   for name, m in modules.items() for k, v in m.state_dict().items()
-                   if not k.endswith(("lm_head.weight", "embed_tokens.weight"))}
+        tensors = {f"{name}.{k}": v for name, m in modules.items() for k, v in untied_tensors(m).items()}
         meta = {"stage": stage, "step": step}
         if optimizer is not None:
             state = optimizer.state_dict()
@@ -181,12 +194,13 @@ def trainable(module: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for p in module.parameters() if p.requires_grad]
 
 
-def learning_rate_scale(step: int, steps: int, warmup: float = 0.05, floor: float = 0.1) -> float:
-    """Linear warm-up over the first 5% of steps, then a linear decay to 10% of the peak."""
-    warm = max(1, int(warmup * steps))
-    if step < warm:
-        return (step + 1) / warm
-    return max(floor, 1 - (1 - floor) * (step - warm) / max(1, steps - warm))
+def learning_rate_scale(step: int, steps: int, warmup: float = 0.05) -> float:
+    """Linear warm-up over the first 5% of steps, then constant.
+
+    No decay: every stage here stops while its loss is still falling, and there a decay only slows it
+    (measured: 700 denoising steps ended at loss 1.77 with a linear decay to 10%, 1.15 at a constant rate).
+    """
+    return min(1.0, (step + 1) / max(1, int(warmup * steps)))
 
 
 def run_stage(name: str, stage: StageConfig, modules: dict, params: list, loss_fn, ckpt: Checkpointer,
@@ -274,8 +288,10 @@ def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[
 
 def reader_loss(generator: Generator, corpus: Corpus, examples, cfg: TrainConfig):
     """Stage 2: −log p_θ(y | x, gold passage), the generator alone reading the right passage."""
+    grouped = by_relation(examples)
+
     def loss(rng: random.Random, batch: int) -> torch.Tensor:
-        chosen = sample_examples(examples, cfg.task_weights, batch, rng)
+        chosen = sample_examples(grouped, cfg.task_weights, batch, rng)
         gold = [corpus[corpus.row(e.gold_ids[0])] for e in chosen]
         ids, mask = generator.context_inputs([[p.title] for p in gold], [[p.text] for p in gold],
                                              [e.question for e in chosen])
@@ -288,8 +304,10 @@ def rag_loss(model: RagModel, examples, cfg: TrainConfig):
     """Stage 3: −log p(y|x), marginalised over the top-K passages; 'both' averages the two models."""
     variants = ("sequence", "token") if cfg.variant == "both" else (cfg.variant,)
 
+    grouped = by_relation(examples)
+
     def loss(rng: random.Random, batch: int) -> torch.Tensor:
-        chosen = sample_examples(examples, cfg.task_weights, batch, rng)
+        chosen = sample_examples(grouped, cfg.task_weights, batch, rng)
         retrieved = model.retriever.retrieve([e.question for e in chosen], cfg.k)
         log_p_yi, _, _ = model.generator_log_p_yi(retrieved, [e.answer for e in chosen])
         return -sum(rag_log_likelihood(v, retrieved.log_p_z, log_p_yi).mean() for v in variants) / len(variants)
@@ -298,8 +316,10 @@ def rag_loss(model: RagModel, examples, cfg: TrainConfig):
 
 def closed_book_loss(generator: Generator, examples, cfg: TrainConfig):
     """Baseline: −log p_θ(y | x) with the question alone, no passage."""
+    grouped = by_relation(examples)
+
     def loss(rng: random.Random, batch: int) -> torch.Tensor:
-        chosen = sample_examples(examples, cfg.task_weights, batch, rng)
+        chosen = sample_examples(grouped, cfg.task_weights, batch, rng)
         x, x_mask = generator.question_inputs([e.question for e in chosen])
         y, y_mask = generator.targets([e.answer for e in chosen])
         return -generator.log_p_yi(x, x_mask, y, y_mask).sum() / len(chosen)
@@ -313,8 +333,6 @@ def train(out_dir: str | Path, cfg: TrainConfig | None = None, work_dir: str | P
     Checkpoints go to `work_dir` (default: `<out_dir>.work`); running again with the same work directory
     resumes where the last run stopped. The work directory is removed after a successful run.
     """
-    from ragedu.pretrained import save  # late import: pretrained imports model, which this module also uses
-
     cfg = cfg or TrainConfig()
     out_dir = Path(out_dir)
     ckpt = Checkpointer(Path(work_dir) if work_dir else out_dir.with_name(out_dir.name + ".work"))

@@ -1,5 +1,6 @@
 """Shared toy fixtures: a synthetic corpus of 60 passages and a tiny untrained RAG over it (seconds to build)."""
 import pytest
+import torch
 
 from ragedu.corpus import Corpus, Passage
 from ragedu.generator import GeneratorConfig
@@ -36,3 +37,12 @@ def toy_model_dir(toy_rag, toy_tokenizer, tmp_path_factory):
 
     small = dict(vocab_size=len(toy_tokenizer), dim=32, layers=1, heads=2)
     return save(toy_rag, tmp_path_factory.mktemp("toy") / "model", EncoderConfig(**small), GeneratorConfig(**small))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy CPU extra threads spin: 3 s become a minute."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

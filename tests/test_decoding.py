@@ -21,13 +21,7 @@ HF_SETTINGS = dict(forced_eos_token_id=None, forced_bos_token_id=None, min_lengt
 PAD, EOS = 1, 2  # the tiny models' ids: bos 0, pad 1, eos 2 (also the decoder start), then content tokens
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy CPU extra threads spin: 3 s become a minute."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---- a vocabulary of 5: <s> <pad> </s> a b ----

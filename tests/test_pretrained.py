@@ -1,6 +1,5 @@
 """Model directories: a save/load round trip, and clear errors for missing or mismatched files."""
 import json
-import shutil
 
 import pytest
 import torch

@@ -1,5 +1,4 @@
 """The retriever: FAISS top-K against brute force, p(z|x) invariants, and refusals of bad input."""
-import copy
 
 import faiss
 import pytest
