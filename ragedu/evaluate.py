@@ -18,6 +18,7 @@ from ragedu.decoding import decode, rag_token_decode
 from ragedu.generator import Generator
 from ragedu.marginalize import rag_sequence_log_likelihood, rag_token_log_likelihood
 from ragedu.model import RagModel
+from ragedu.retriever import Retrieved
 from ragedu.tasks import Example, load_task
 
 LABELS = ("supports", "refutes")
@@ -39,9 +40,12 @@ def batches(examples: list[Example], size: int, desc: str, progress: bool):
 
 
 @torch.no_grad()
-def answer_questions(model: RagModel, questions: list[str], k: int, decoding: dict) -> dict[str, list[str]]:
-    """The answer of each variant; `decoding` holds num_beams, mode, max_len."""
-    return {variant: decode(model, questions, variant, k, **decoding).answers for variant in ("sequence", "token")}
+def answer_questions(model: RagModel, questions: list[str], k: int, decoding: dict,
+                     retrieved: Retrieved | None = None) -> dict[str, list[str]]:
+    """The answer of each variant from one retrieval; `decoding` holds num_beams, mode, max_len."""
+    retrieved = retrieved if retrieved is not None else model.retriever.retrieve(questions, k)
+    return {variant: decode(model, questions, variant, k, retrieved=retrieved, **decoding).answers
+            for variant in ("sequence", "token")}
 
 
 @torch.no_grad()
@@ -84,8 +88,9 @@ def evaluate(model: RagModel, closed_book: Generator | None, split: str = "test"
     for batch in batches(qa, batch_size, "QA", progress):
         questions = [e.question for e in batch]
         with torch.no_grad():
-            hits += [e.gold_ids[0] in ids for e, ids in zip(batch, model.retriever.retrieve(questions, 5).ids)]
-        answers = answer_questions(model, questions, k, greedy)
+            retrieved = model.retriever.retrieve(questions, max(k, 5))  # once: recall@5 and both decoders
+        hits += [e.gold_ids[0] in ids[:5] for e, ids in zip(batch, retrieved.ids)]
+        answers = answer_questions(model, questions, k, greedy, retrieved)
         if closed_book is not None:
             answers["closed_book"] = closed_book_answers(closed_book, questions)
         for name, preds in answers.items():
