@@ -1,5 +1,13 @@
 """ragedu: Retrieval-Augmented Generation (Lewis et al. 2020), small enough to read, run and see on a CPU."""
-from ragedu.pretrained import load, load_closed_book, load_default
+import os
+
+# Before torch starts its OpenMP threads: idle threads sleep instead of spinning. The default model's matrices are
+# small, so each op is a short parallel region; on a busy 2-core machine spinning threads fought the other
+# processes and loading + the first answer took 6.7 s instead of 0.45 s (benchmarks/startup.py). Same threads,
+# same results; a value you set yourself wins, and it has no effect if torch was imported first.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from ragedu.pretrained import load, load_closed_book, load_default  # noqa: E402  (after the line above)
 
 __version__ = "0.1.0"
 __all__ = ["load", "load_default", "load_closed_book", "from_hf"]

@@ -1,8 +1,9 @@
 """The `ragedu` command: ask the model, train it, evaluate it.
 
-    ragedu ask "What is the capital of Kenya?" [--variant token|sequence] [-k K] [--json] [--file F]
+    ragedu ask "What is the capital of Kenya?" [--variant token|sequence] [-k K] [--memory EDITION] [--json] [--file F]
     ragedu train [--out DIR]
     ragedu eval [--json] [--split test]
+    ragedu eval hot-swap [--json]       the paper's index hot-swap table for our memory editions (notebook 6)
 """
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ import torch
 from ragedu.marginalize import VARIANTS
 
 
-def _model(path: str | None):
+def _model(path: str | None, memory: str | None = None):
     from ragedu.pretrained import DEFAULT_MODEL_DIR, load
-    return load(Path(path) if path else DEFAULT_MODEL_DIR)
+    return load(Path(path) if path else DEFAULT_MODEL_DIR, memory=memory)
 
 
 def answer(model, question: str, variants: tuple[str, ...], k: int, num_beams: int, mode: str) -> dict:
@@ -59,7 +60,7 @@ def cmd_ask(args) -> int:
         questions = [" ".join(args.question)]
     else:
         raise ValueError("give a question, e.g. ragedu ask \"What is the capital of Kenya?\", or --file F")
-    model = _model(args.model)
+    model = _model(args.model, args.memory)
     variants = VARIANTS if args.variant is None else (args.variant,)
     for question in questions:
         result = answer(model, question, variants, args.k, args.beams, args.mode)
@@ -98,6 +99,15 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_hot_swap(args) -> int:
+    from ragedu.memory import hot_swap
+
+    result = hot_swap(_model(args.model), k=args.k, variant=args.variant, unchanged_limit=args.limit,
+                      progress=not args.json)
+    print(json.dumps(result.to_json(), indent=None if args.json else 2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ragedu", description="Retrieval-Augmented Generation, small and readable")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
     ask.add_argument("--file", help="answer every line of this file; prints one JSON object per line")
     ask.add_argument("--model", help="a model directory (default: the shipped model)")
+    ask.add_argument("--memory", help="swap in this edition of the memory: 2000 or today (default: the model's own)")
     ask.set_defaults(run=cmd_ask)
 
     tr = sub.add_parser("train", help="train the whole recipe and write a model directory")
@@ -126,6 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--limit", type=int, help="only the first N examples of each task")
     ev.add_argument("--model", help="a model directory (default: the shipped model)")
     ev.set_defaults(run=cmd_eval)
+    ev_sub = ev.add_subparsers(dest="eval_what")  # optional: plain `ragedu eval` is the test-split evaluation
+    hs = ev_sub.add_parser("hot-swap", help="accuracy on changed facts for each (index edition, answer edition)")
+    hs.add_argument("--json", action="store_true")
+    hs.add_argument("-k", type=int, default=5)
+    hs.add_argument("--variant", choices=VARIANTS, default="token", help="the decoder (default token, greedy)")
+    hs.add_argument("--limit", type=int, default=200, help="unchanged test questions asked (default 200)")
+    hs.add_argument("--model", help="a model directory (default: the shipped model)")
+    hs.set_defaults(run=cmd_hot_swap)
 
     args = parser.parse_args(argv)
     try:

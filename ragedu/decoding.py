@@ -24,7 +24,8 @@ The beam search keeps Hugging Face's rules, so that its outputs agree token for 
     - a finished hypothesis is scored log p(y) / |y|^length_penalty, |y| counting </s>; the pool keeps the best N;
     - a search stops once its pool is full and its best live beam, scored as if it ended now, cannot beat the
       pool's worst (HF's `early_stopping=False` heuristic); all searches stop at max_len.
-No forced BOS/EOS, no minimum length, no n-gram blocking: pass the matching settings to HF to compare.
+No forced EOS, no minimum length, no n-gram blocking: pass the matching settings to HF to compare. A forced BOS
+(BART-large's </s> <s>) is part of the generator's decoder prefix: read before y_1, never chosen or scored.
 """
 from __future__ import annotations
 
@@ -62,22 +63,22 @@ class BeamState:
     pad_id: int                # fills done_tokens past each |y|
 
 
-def beam_start(S: int, N: int, max_len: int, pad_id: int) -> BeamState:
+def beam_start(S: int, N: int, max_len: int, pad_id: int, device: torch.device | str = "cpu") -> BeamState:
     """Before the first step: one live beam per search (the others would repeat it), an empty pool."""
-    log_p = torch.full((S, N), NEG_INF)
+    log_p = torch.full((S, N), NEG_INF, device=device)
     log_p[:, 0] = 0.0                                                       # log p(empty prefix) = 0
     return BeamState(
-        tokens=torch.zeros((S, N, 0), dtype=torch.long), log_p=log_p,
-        done_tokens=torch.full((S, N, max_len), pad_id, dtype=torch.long),
-        done_len=torch.zeros((S, N), dtype=torch.long),
-        done_log_p=torch.full((S, N), NEG_INF), done_score=torch.full((S, N), NEG_INF),
-        open=torch.ones(S, dtype=torch.bool), over=False, pad_id=pad_id,
+        tokens=torch.zeros((S, N, 0), dtype=torch.long, device=device), log_p=log_p,
+        done_tokens=torch.full((S, N, max_len), pad_id, dtype=torch.long, device=device),
+        done_len=torch.zeros((S, N), dtype=torch.long, device=device),
+        done_log_p=torch.full((S, N), NEG_INF, device=device), done_score=torch.full((S, N), NEG_INF, device=device),
+        open=torch.ones(S, dtype=torch.bool, device=device), over=False, pad_id=pad_id,
     )
 
 
 def _take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """x[s, index[s, j]] for every s, j    (S, M, ...), (S, J) -> (S, J, ...)"""
-    return x[torch.arange(x.shape[0])[:, None], index]
+    return x[torch.arange(x.shape[0], device=x.device)[:, None], index]
 
 
 def beam_step(state: BeamState, log_p_next: torch.Tensor, eos_id: int, max_len: int,
@@ -109,7 +110,7 @@ def beam_step(state: BeamState, log_p_next: torch.Tensor, eos_id: int, max_len: 
 
     # 3. the pool: extensions that ended, if among the N best, compete with it by length-penalised score.
     #    A closed search's pool is final (subtle: HF freezes it even if a later hypothesis would be better).
-    among_best = torch.arange(2 * N) < N                                    # (2N,)
+    among_best = torch.arange(2 * N, device=ends.device) < N               # (2N,)
     joins = ends & among_best & state.open[:, None]                         # (S, 2N)
     cand_score = (cand_log_p / (length ** length_penalty)).masked_fill(~joins, NEG_INF)  # (S, 2N)
     pool_score = torch.cat([state.done_score, cand_score], dim=1)           # (S, 3N)
@@ -159,8 +160,8 @@ def beam_search(generator: Generator, h: torch.Tensor, context_mask: torch.Tenso
     h_rows = {1: flatten_passages(h), N: h[:, None].expand(S, N, K, L, D).reshape(S * N * K, L, D)}
     mask_rows = {1: flatten_passages(context_mask),
                  N: context_mask[:, None].expand(S, N, K, L).reshape(S * N * K, L)}
-    y_last = torch.full((S * K, 1), generator.start_id, dtype=torch.long)  # decoder start token
-    state, cache, records, n = beam_start(S, N, max_len, generator.pad_id), None, [], 1
+    y_last = torch.full((S * K, 1), generator.start_id, dtype=torch.long, device=h.device)  # decoder start token
+    state, cache, records, n = beam_start(S, N, max_len, generator.pad_id, h.device), None, [], 1
     while not state.over:
         log_p_yi, cache = generator.next_token_log_probs(y_last, h_rows[n], mask_rows[n], cache)  # (S·n·K, V)
         log_p_yi = log_p_yi.view(S, n, K, -1).transpose(1, 2).expand(S, K, N, -1)  # (S, K, N, V) passages on dim 1
@@ -172,7 +173,8 @@ def beam_search(generator: Generator, h: torch.Tensor, context_mask: torch.Tenso
             break
         # row (s, n, k) now continues row (s, parent[s, n], k), and reads the token beam n just chose
         parent_row = parent if n == N else torch.zeros_like(parent)         # (S, N) rows of the step just run
-        rows = ((torch.arange(S)[:, None] * n + parent_row)[:, :, None] * K + torch.arange(K)).view(-1)  # (S·N·K,)
+        rows = ((torch.arange(S, device=h.device)[:, None] * n + parent_row)[:, :, None] * K
+                + torch.arange(K, device=h.device)).view(-1)                                         # (S·N·K,)
         cache = generator.reorder_cache(cache, rows, cross_attention=n != N)
         y_last = state.tokens[:, :, -1, None].expand(S, N, K).reshape(S * N * K, 1)
         n = N
@@ -295,13 +297,13 @@ def _text(generator: Generator, ids: list[int]) -> str:
     return generator.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
-def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _pad(rows: list[list[int]], pad_id: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Ragged token lists -> (n, T) ids and mask. The mask comes from the lengths: pad may be a real token."""
     T = max(len(r) for r in rows)
-    ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), T), dtype=torch.long)
+    ids = torch.full((len(rows), T), pad_id, dtype=torch.long, device=device)
+    mask = torch.zeros((len(rows), T), dtype=torch.long, device=device)
     for i, r in enumerate(rows):
-        ids[i, :len(r)], mask[i, :len(r)] = torch.tensor(r, dtype=torch.long), 1
+        ids[i, :len(r)], mask[i, :len(r)] = torch.tensor(r, dtype=torch.long, device=device), 1
     return ids, mask
 
 
@@ -335,7 +337,7 @@ def _token_traces(generator, h, context_mask, log_p_z, records, best) -> list[Ra
     """Split the batched records per question; score the returned sequences' tokens against each passage."""
     B = len(best)
     question = [b for b in range(B) for _ in best[b]]                        # question of each returned y
-    y, y_mask = _pad([ids for hyps in best for ids, _, _ in hyps], generator.pad_id)   # (B·R, T)
+    y, y_mask = _pad([ids for hyps in best for ids, _, _ in hyps], generator.pad_id, h.device)   # (B·R, T)
     log_p_yi = generator.log_p_yi_encoded(h[question], context_mask[question], y, y_mask)  # (B·R, K, T)
     posterior = token_posterior(log_p_z[question], log_p_yi)                # (B·R, K, T)
     traces, i = [], 0
@@ -376,7 +378,7 @@ def rag_sequence_decode(generator: Generator, log_p_z: torch.Tensor, context_ids
         h = generator.encode(context_ids, context_mask)                     # (B, K, L, D), once
         # 1. one search per (question, passage), p(z|x) = 1 inside it: S = B·K searches of one passage each
         state, _ = beam_search(generator, flatten_passages(h)[:, None], flatten_passages(context_mask)[:, None],
-                               torch.zeros(B * K, 1), num_beams, max_len, length_penalty)
+                               torch.zeros(B * K, 1, device=h.device), num_beams, max_len, length_penalty)
         Y = union_of_beams(state, B, K)
         # 2. thorough: the missing entries of the matrix, all questions in one batched pass
         rescored = _rescore(generator, h, context_mask, Y) if mode == "thorough" or trace else None
@@ -428,13 +430,13 @@ def union_of_beams(state: BeamState, B: int, K: int) -> Hypotheses:
                     entries.append((b, index.setdefault(y, len(index)), k, n))
         rows.append(list(index))
     H = max(len(r) for r in rows)
-    tokens = torch.full((B, H, max_len), state.pad_id, dtype=torch.long)
-    length = torch.zeros((B, H), dtype=torch.long)
+    tokens = torch.full((B, H, max_len), state.pad_id, dtype=torch.long, device=log_p.device)
+    length = torch.zeros((B, H), dtype=torch.long, device=log_p.device)
     for b, ys in enumerate(rows):
         for i, y in enumerate(ys):
-            tokens[b, i, :len(y)], length[b, i] = torch.tensor(y, dtype=torch.long), len(y)
-    b, i, k, n = torch.tensor(entries, dtype=torch.long).T                 # (E,) each
-    matrix = torch.full((B, H, K), NEG_INF).index_put((b, i, k), log_p[b, k, n])  # (B, H, K)
+            tokens[b, i, :len(y)], length[b, i] = torch.tensor(y, dtype=torch.long, device=tokens.device), len(y)
+    b, i, k, n = torch.tensor(entries, dtype=torch.long, device=log_p.device).T  # (E,) each
+    matrix = torch.full((B, H, K), NEG_INF, device=log_p.device).index_put((b, i, k), log_p[b, k, n])  # (B, H, K)
     return Hypotheses(tokens, length, matrix)
 
 
@@ -448,11 +450,11 @@ def _rescore(generator: Generator, h: torch.Tensor, context_mask: torch.Tensor, 
         return Y.log_p_y_given_z.clone()
     T = int(Y.length[b, i].max())
     y = Y.tokens[b, i, :T]                                                  # (P, T)
-    y_mask = (torch.arange(T) < Y.length[b, i][:, None]).long()             # (P, T) from |y|: pad may be a token
+    y_mask = (torch.arange(T, device=y.device) < Y.length[b, i][:, None]).long()  # (P, T) from |y|: pad may be a token
     # Each triple is one decoder row reading one passage: a batch of P "questions" with K = 1 passage each.
     # Subtle: the batch is cut into slices of about RESCORE_TOKENS decoder tokens. On a CPU one giant batch
     # is ~3x slower: its (P, T, V) logits run to hundreds of MB, and every op page-faults and misses cache.
-    log_p_y_given_z = torch.empty(len(b))                                   # (P,)
+    log_p_y_given_z = torch.empty(len(b), device=h.device)                  # (P,)
     step = max(1, RESCORE_TOKENS // T)
     for s in range(0, len(b), step):
         rows = slice(s, s + step)

@@ -58,10 +58,11 @@ def flatten_passages(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(B * K, *x.shape[2:])
 
 
-def shift_right(y: torch.Tensor, start_id: int) -> torch.Tensor:
-    """Teacher forcing: the decoder reads <s> y_1 … y_{T-1} to predict y_1 … y_T    (N, T) -> (N, T)"""
-    start = torch.full_like(y[:, :1], start_id)
-    return torch.cat([start, y[:, :-1]], dim=1)
+def shift_right(y: torch.Tensor, start_id: int | list[int]) -> torch.Tensor:
+    """Teacher forcing: the decoder reads <s> y_1 … y_{T-1} to predict y_1 … y_T    (N, T) -> (N, T)
+    With a decoder prefix [start, forced BOS] of P tokens it reads P - 1 more    (N, T) -> (N, P - 1 + T)"""
+    prefix = torch.tensor(start_id if isinstance(start_id, list) else [start_id], device=y.device)  # (P,)
+    return torch.cat([prefix.expand(len(y), -1), y[:, :-1]], dim=1)
 
 
 class Generator(nn.Module):
@@ -82,6 +83,18 @@ class Generator(nn.Module):
         self.question_sep = question_sep  # between the passage and " question"
         self.pad_id = model.config.pad_token_id
         self.start_id = model.config.decoder_start_token_id
+        # what the decoder reads before y_1: its start token, then any token its generation config forces
+        # (BART-large: </s> <s>). Forced tokens are given, never scored. Set by ragedu.hf for released models.
+        self.decoder_prefix = [self.start_id]
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are; every tensor this generator builds goes there."""
+        return self.model.device
+
+    def passage_text(self, title: str, text: str) -> str:
+        """What the generator reads of passage z, before the question: `title / text //`"""
+        return title + self.title_sep + text + self.question_sep
 
     def _tokens(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False).input_ids
@@ -101,9 +114,9 @@ class Generator(nn.Module):
             x = self.question_tokens(question)
             budget = self.max_input_len - 2 - len(x)  # room left for the passage beside <s>, </s>
             for title, text in zip(titles[b], texts[b]):
-                z = self._tokens(title + self.title_sep + text + self.question_sep)[:budget]  # cut the passage, not x
+                z = self._tokens(self.passage_text(title, text))[:budget]  # cut the passage, not x
                 rows.append([self.tokenizer.bos_token_id, *z, *x, self.tokenizer.eos_token_id])
-        ids, mask = self._pad(rows)
+        ids, mask = self.pad(rows)
         B, K = len(questions), len(titles[0])
         return ids.view(B, K, -1), mask.view(B, K, -1)
 
@@ -111,7 +124,7 @@ class Generator(nn.Module):
         """The closed-book input: the question alone, as one 'passage'    -> (B, 1, L) ids and mask"""
         rows = [[self.tokenizer.bos_token_id, *self.question_tokens(q), self.tokenizer.eos_token_id]
                 for q in questions]
-        ids, mask = self._pad(rows)
+        ids, mask = self.pad(rows)
         return ids[:, None], mask[:, None]
 
     def targets(self, answers: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,15 +134,12 @@ class Generator(nn.Module):
             if not a.strip():
                 raise ValueError("an answer is empty; a target needs at least one token")
             rows.append([*self._tokens(" " + a.strip()), self.tokenizer.eos_token_id])
-        return self._pad(rows)
+        return self.pad(rows)
 
-    def _pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         L = max(len(r) for r in rows)
-        ids = torch.full((len(rows), L), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), L), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, :len(r)] = torch.tensor(r)
-            mask[i, :len(r)] = 1
+        ids = torch.tensor([r + [self.pad_id] * (L - len(r)) for r in rows], dtype=torch.long, device=self.device)
+        mask = torch.tensor([[1] * len(r) + [0] * (L - len(r)) for r in rows], dtype=torch.long, device=self.device)
         return ids, mask
 
     def log_p_yi(self, context_ids: torch.Tensor, context_mask: torch.Tensor,
@@ -158,14 +168,14 @@ class Generator(nn.Module):
         """`log_p_yi` from encoder states `encode` already computed: the same numbers, no second encoder pass
         (B, K, L, D), (B, K, L), (B, T), (B, T) -> (B, K, T)"""
         B, K, L, D = h.shape
-        T = y.shape[1]
+        T, P = y.shape[1], len(self.decoder_prefix)
         y_bk = y[:, None].expand(B, K, T)                                    # same target under each z
         logits = self.model(
             encoder_outputs=BaseModelOutput(last_hidden_state=flatten_passages(h)),  # (B*K, L, D)
             attention_mask=flatten_passages(context_mask),
-            decoder_input_ids=shift_right(flatten_passages(y_bk), self.start_id),  # (B*K, T)
+            decoder_input_ids=shift_right(flatten_passages(y_bk), self.decoder_prefix),  # (B*K, P-1+T)
             use_cache=False,
-        ).logits                                                              # (B*K, T, V)
+        ).logits[:, P - 1:]                                                   # (B*K, T, V) the prefix predicts y_1
         log_p = logits.log_softmax(dim=-1).view(B, K, T, -1)                  # (B, K, T, V)
         log_p_yi = log_p.gather(-1, y_bk[..., None]).squeeze(-1)              # (B, K, T)
         return log_p_yi.masked_fill(y_mask[:, None] == 0, 0.0)                # padded positions add 0
@@ -177,7 +187,9 @@ class Generator(nn.Module):
                                     -> (R, V), cache of y≤t
         The cache (past keys and values of the decoder's attention) holds each row's state, so a step
         reads one new token instead of re-running the whole prefix. Pass cache=None at the first step,
-        with y_last the decoder start token."""
+        with y_last the decoder start token: the generator reads its whole decoder prefix then."""
+        if cache is None and len(self.decoder_prefix) > 1:  # e.g. </s> <s>: the forced BOS is read, not chosen
+            y_last = torch.tensor([self.decoder_prefix], device=y_last.device).expand(len(y_last), -1)  # (R, P)
         out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=h), attention_mask=context_mask,
                          decoder_input_ids=y_last, use_cache=True, **{self._cache_argument(): cache})
         cache = out.cache if hasattr(out, "cache") else out.past_key_values  # transformers ≥ 5 renamed it

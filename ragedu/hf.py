@@ -18,26 +18,37 @@ Safety: no remote code is ever run (trust_remote_code is never passed), and weig
 safetensors. A checkpoint that only has pickle weights (pytorch_model.bin) is refused unless you pass
 allow_pickle=True.
 
-Subtle differences from Hugging Face's pipeline, kept on purpose:
-  - HF's RagRetriever gives the generator the question as the question-encoder tokenizer decodes it
-    (lowercased by the uncased BERT); ragedu passes the question as typed. The NQ models saw lowercase
-    questions: lowercase yours to match.
-  - HF truncates `title / text // question` at the end, so a long passage can cut the question;
-    ragedu cuts the passage and keeps the question.
+What the generator reads and writes follows Hugging Face's RAG, driven by the checkpoint's config:
+  - input   prefix + title + title_sep + text + doc_sep + question, "  " collapsed to " ", a title's
+            surrounding double quotes dropped (RagRetriever.postprocess_docs), and the question as the
+            question encoder's tokenizer reads it back (lowercased by the uncased BERT: the NQ models were
+            trained on lowercase questions);
+  - output  the decoder reads its start token (decoder_start_token_id, </s> for BART) and the token the
+            checkpoint forces first (forced_bos_token_id, <s> for BART-large) before y_1. The forced token is
+            given, never chosen or scored, as in HF's generate and its rescoring (exclude_bos_score).
+Subtle difference kept on purpose: HF truncates `title / text // question` at the end, so a long passage can
+cut the question; ragedu cuts the passage and keeps the question.
+
+Devices: `from_hf(..., device="cuda")` (or `model.to("cuda")` later) puts both encoders, BART and the
+document vectors on the GPU; the FAISS index stays on the CPU and only its row numbers cross over.
+Saving: `save_hf(model, path)` writes a Hugging Face RAG checkpoint with the memory beside it (ragedu's own
+`ragedu.pretrained.save` format holds only ragedu's small BERT/BART models, not DPR's pooler or BART's BPE).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 from transformers import AutoTokenizer, DPRContextEncoder, PretrainedConfig, RagConfig, RagTokenForGeneration
 
-from ragedu.corpus import Corpus, Passage, load_corpus
+from ragedu.corpus import Corpus, Passage, load_corpus, save_corpus
 from ragedu.generator import Generator
 from ragedu.model import RagModel
-from ragedu.retriever import Retriever, build_index, encode_passages, load_index
+from ragedu.retriever import Retriever, build_index, encode_passages, load_index, save_index
 
 RAG_TYPES = ("rag",)                     # what `from_hf` loads
 CONTEXT_ENCODER_TYPES = ("dpr",)         # what `context_encoder=` may be
@@ -55,6 +66,9 @@ class HfSettings:
     title_sep: str              # " / "
     doc_sep: str                # " // "
     max_combined_length: int    # the generator's input budget in tokens (300)
+    prefix: str                 # put before every generator input ("" for BART)
+    decoder_prefix: list[int]   # read by the decoder before y_1: [start] or [start, forced BOS] (BART-large [2, 0])
+    rag_config: RagConfig = field(repr=False)  # the whole config, for `save_hf`
 
 
 def model_type(name_or_path: str | Path) -> str:
@@ -101,14 +115,60 @@ def _from_pretrained(cls, name_or_path, allow_pickle: bool):
         raise
 
 
-def read_settings(name_or_path: str | Path) -> HfSettings:
-    config = RagConfig.from_pretrained(str(name_or_path))
+def decoder_prefix(rag: RagTokenForGeneration, raw_config: dict) -> list[int]:
+    """What BART reads before y_1 when Hugging Face's generate runs the checkpoint: the decoder start token
+    (</s> for BART), then the token forced first, if any (<s> for BART-large). Read from the checkpoint's
+    generation config (generation_config.json), or, in checkpoints saved before that file existed, from
+    the generator's entries in config.json (`forced_bos_token_id`, or the older
+    `force_bos_token_to_be_generated`)."""
+    generation, legacy = rag.generation_config, raw_config.get("generator", {})
+    start = generation.decoder_start_token_id
+    start = rag.generator.config.decoder_start_token_id if start is None else start
+    forced = generation.forced_bos_token_id
+    if forced is None:
+        forced = legacy.get("forced_bos_token_id")
+    if forced is None and legacy.get("force_bos_token_to_be_generated"):
+        forced = legacy.get("bos_token_id", rag.generator.config.bos_token_id)
+    return [start] if forced is None else [start, forced]
+
+
+def read_settings(name_or_path: str | Path, rag: RagTokenForGeneration) -> HfSettings:
+    raw, _ = PretrainedConfig.get_config_dict(str(name_or_path))
+    config = rag.config
+    prefix = config.prefix or getattr(config.generator, "prefix", None) or ""
     return HfSettings(str(name_or_path), config.n_docs, config.title_sep, config.doc_sep,
-                      config.max_combined_length)
+                      config.max_combined_length, prefix, decoder_prefix(rag, raw), config)
+
+
+class HfGenerator(Generator):
+    """BART fed as a released RAG checkpoint expects (Hugging Face's RagRetriever.postprocess_docs):
+        prefix + title + title_sep + text + doc_sep + question     "  " -> " ", the title's quotes dropped
+    with the question as the question encoder's tokenizer reads it back, and the checkpoint's decoder prefix."""
+
+    def __init__(self, model, tokenizer, question_tokenizer, settings: HfSettings, max_input_len: int,
+                 max_question_len: int):
+        super().__init__(model, tokenizer, max_input_len=max_input_len, max_question_len=max_question_len,
+                         title_sep=settings.title_sep, question_sep=settings.doc_sep[:-1])
+        self.question_tokenizer = question_tokenizer
+        self.prefix = settings.prefix
+        self.start_id, self.decoder_prefix = settings.decoder_prefix[0], list(settings.decoder_prefix)
+
+    def passage_text(self, title: str, text: str) -> str:
+        title = title.removeprefix('"').removesuffix('"')  # DPR's Wikipedia titles come quoted
+        return (self.prefix + super().passage_text(title, text)).replace("  ", " ")
+
+    def question_as_read(self, question: str) -> str:
+        """The question as HF's retriever hands it to the generator: encoded by the question tokenizer and
+        decoded back ("What is the capital of Austria?" -> "what is the capital of austria?" for uncased BERT)."""
+        ids = self.question_tokenizer(question.strip()).input_ids
+        return self.question_tokenizer.decode(ids, skip_special_tokens=True).replace("  ", " ")
+
+    def question_tokens(self, question: str) -> list[int]:
+        return super().question_tokens(self.question_as_read(question))
 
 
 def load_generator(rag: RagTokenForGeneration, name_or_path: str | Path, settings: HfSettings,
-                   max_question_len: int = 64) -> Generator:
+                   question_tokenizer, max_question_len: int = 64) -> Generator:
     """BART and its tokenizer, reading `title / text // question` with the checkpoint's separators."""
     found = rag.generator.config.model_type
     if found not in GENERATOR_TYPES:
@@ -119,9 +179,9 @@ def load_generator(rag: RagTokenForGeneration, name_or_path: str | Path, setting
     # ragedu's Generator writes <s> + tokens(title + title_sep + text + " //") + tokens(" " + question) + </s>,
     # which is what a BART tokenizer makes of `title / text // question` (test_hf checks it)
     positions = rag.generator.config.max_position_embeddings  # BART cannot read beyond its position table
-    return Generator(rag.generator, tokenizer, max_input_len=min(settings.max_combined_length, positions),
-                     max_question_len=max_question_len, title_sep=settings.title_sep,
-                     question_sep=settings.doc_sep[:-1]).eval()
+    return HfGenerator(rag.generator, tokenizer, question_tokenizer, settings,
+                       max_input_len=min(settings.max_combined_length, positions),
+                       max_question_len=max_question_len).eval()
 
 
 def as_corpus(passages: Corpus | list[Passage] | str | Path) -> Corpus:
@@ -182,13 +242,15 @@ def find_checkpoint(name_or_path: str | Path, timeout: float = 5.0) -> str | Non
 
 def from_hf(name_or_path: str | Path, passages: Corpus | list[Passage] | str | Path | None = None,
             index=None, context_encoder: str | Path | nn.Module | None = None, allow_pickle: bool = False,
-            query_max_len: int = 64, passage_max_len: int = 256, progress: bool = True) -> RagModel:
+            query_max_len: int = 64, passage_max_len: int = 256, progress: bool = True,
+            device: str | torch.device = "cpu") -> RagModel:
     """A ragedu RagModel from a Hugging Face RAG checkpoint (a local folder, or a hub name when online).
 
     passages         the memory: a Corpus, a list of Passage, or a corpus JSONL path
     context_encoder  a DPR context encoder (checkpoint name/path or a DPRContextEncoder) to encode them, or
     index            a FAISS index file (or faiss.Index) already built from those passages, in their order
-    The RAG config's n_docs and separators are returned on `model.hf_settings`.
+    device           where the encoders, BART and d(z) live: "cpu", "cuda", "cuda:1"… (passages are encoded there)
+    The RAG config's n_docs, separators and decoder prefix are returned on `model.hf_settings`.
     """
     check_kind(name_or_path, RAG_TYPES, "RAG checkpoint")
     if passages is None:
@@ -197,15 +259,59 @@ def from_hf(name_or_path: str | Path, passages: Corpus | list[Passage] | str | P
     if (context_encoder is None) == (index is None):
         raise ValueError("pass exactly one of context_encoder= (to encode the passages) or index= (vectors "
                          "already built from them)")
-    settings = read_settings(name_or_path)
+    device = torch.device(device)  # an unknown name fails here, before gigabytes are read
     rag = _from_pretrained(RagTokenForGeneration, name_or_path, allow_pickle).eval()
+    settings = read_settings(name_or_path, rag)
     question_tokenizer = AutoTokenizer.from_pretrained(str(name_or_path), subfolder="question_encoder_tokenizer")
     doc_encoder, doc_tokenizer = (load_context_encoder(context_encoder, question_tokenizer, allow_pickle)
                                   if context_encoder is not None else (nn.Identity(), None))
     corpus = as_corpus(passages)
-    d_z, faiss_index = document_vectors(corpus, index, doc_encoder, doc_tokenizer, passage_max_len, progress)
+    d_z, faiss_index = document_vectors(corpus, index, doc_encoder.to(device), doc_tokenizer, passage_max_len,
+                                        progress)
     retriever = Retriever(rag.question_encoder, doc_encoder, question_tokenizer, corpus, d_z, faiss_index,
                           max_len=query_max_len, pooling="dpr")
-    model = RagModel(retriever, load_generator(rag, name_or_path, settings)).eval()
+    generator = load_generator(rag, name_or_path, settings, question_tokenizer)
+    model = RagModel(retriever, generator).to(device).eval()
     model.hf_settings = settings
     return model
+
+
+def save_hf(model: RagModel, path: str | Path) -> Path:
+    """Write a model `from_hf` loaded back as a Hugging Face RAG checkpoint with its memory beside it:
+
+        config.json, generation_config.json, model.safetensors   RAG: question encoder + BART, as HF saves them
+        question_encoder_tokenizer/, generator_tokenizer/
+        corpus.jsonl, index.faiss                                 the passages and their vectors d(z)
+
+    Read it back with `from_hf(path, passages=path / "corpus.jsonl", index=path / "index.faiss")`.
+    Written into a temporary sibling folder and renamed, so a failure never leaves half a checkpoint."""
+    settings = getattr(model, "hf_settings", None)
+    if settings is None:
+        raise ValueError("save_hf writes models loaded by from_hf; save ragedu's own models with "
+                         "ragedu.pretrained.save")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        rag = RagTokenForGeneration(settings.rag_config, question_encoder=model.retriever.query_encoder,
+                                    generator=model.generator.model)
+        rag.generation_config.decoder_start_token_id = settings.decoder_prefix[0]
+        if len(settings.decoder_prefix) > 1:
+            rag.generation_config.forced_bos_token_id = settings.decoder_prefix[1]
+        rag.save_pretrained(tmp)  # safetensors
+        model.retriever.tokenizer.save_pretrained(tmp / "question_encoder_tokenizer")
+        model.generator.tokenizer.save_pretrained(tmp / "generator_tokenizer")
+        save_corpus(model.retriever.corpus, tmp / "corpus.jsonl")
+        save_index(model.retriever.index, tmp / "index.faiss")
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            path.rename(old)
+            tmp.rename(path)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path

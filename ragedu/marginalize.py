@@ -14,6 +14,8 @@ With one target token (T = 1) or one passage (K = 1) the two are the same number
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 VARIANTS = ("sequence", "token")
@@ -79,8 +81,61 @@ def sequence_posterior(log_p_z: torch.Tensor, log_p_yi: torch.Tensor) -> torch.T
     return joint - torch.logsumexp(joint, dim=1, keepdim=True)
 
 
+def tokens_leaning_elsewhere(log_p_z: torch.Tensor, log_p_yi: torch.Tensor, y_mask: torch.Tensor) -> torch.Tensor:
+    """How many real target tokens lean most on a passage other than the retriever's first choice
+    (B, K), (B, K, T), (B, T) -> (B,)
+    Counts i with argmax_z p(z|x,y_i,y<i) ≠ argmax_z p(z|x): tokens where RAG-Token reads another passage."""
+    leans_on = token_posterior(log_p_z, log_p_yi).argmax(dim=1)            # (B, T)
+    first_choice = log_p_z.argmax(dim=-1, keepdim=True)                    # (B, 1)
+    return ((leans_on != first_choice) & (y_mask > 0)).sum(-1)
+
+
 def rag_log_likelihood(variant: str, log_p_z: torch.Tensor, log_p_yi: torch.Tensor) -> torch.Tensor:
     """Either model by name: 'sequence' or 'token'    (B, K), (B, K, T) -> (B,)"""
     if check_variant(variant) == "sequence":
         return rag_sequence_log_likelihood(log_p_z, log_p_yi)
     return rag_token_log_likelihood(log_p_z, log_p_yi)
+
+
+# ---- the exact marginal over the whole corpus, and what the top-K truncation drops (notebook 6) ----
+# Dims here: N every passage of the corpus · K the top-K kept · C the values of K tried
+
+def exact_log_likelihood(variant: str, full_log_p_z: torch.Tensor, log_p_yi: torch.Tensor) -> torch.Tensor:
+    """log p(y|x) summed over every passage, p(z|x) = softmax_N(d(z)ᵀq(x))    (B, N), (B, N, T) -> (B,)
+
+    The same two formulas with K = N: nothing is truncated, nothing renormalised."""
+    return rag_log_likelihood(variant, full_log_p_z, log_p_yi)
+
+
+def top_k_log_likelihood(variant: str, full_log_p_z: torch.Tensor, log_p_yi: torch.Tensor, k: int) -> torch.Tensor:
+    """The paper's approximation: only the K passages with the largest p(z|x), p(z|x) renormalised over them
+    log p_K(z|x) = log p(z|x) - log Σ_{z' ∈ top-K} p(z'|x)    (B, N), (B, N, T) -> (B,)"""
+    B, N = full_log_p_z.shape
+    top = full_log_p_z.topk(k, dim=-1).indices                                  # (B, K)
+    log_p_z = full_log_p_z.gather(-1, top).log_softmax(dim=-1)                  # (B, K) renormalised
+    log_p_yi_k = log_p_yi.gather(1, top[..., None].expand(-1, -1, log_p_yi.shape[-1]))  # (B, K, T)
+    return rag_log_likelihood(variant, log_p_z, log_p_yi_k)
+
+
+@dataclass
+class Truncation:
+    """What the top-K keeps of the exact marginal, for each K in `ks`."""
+
+    ks: list[int]                           # C values of K, increasing
+    mass: torch.Tensor                      # (B, C) Σ_{z ∈ top-K} p(z|x), the full posterior mass the top-K holds
+    log_p_y: dict[str, torch.Tensor]        # variant -> (B, C) log p(y|x) under the top-K approximation
+    exact: dict[str, torch.Tensor]          # variant -> (B,) log p(y|x) summed over all N passages
+
+
+def truncation_curve(full_log_p_z: torch.Tensor, log_p_yi: torch.Tensor, ks=range(1, 51)) -> Truncation:
+    """The top-K approximation of both variants beside the exact marginal    (B, N), (B, N, T) -> Truncation"""
+    B, N = full_log_p_z.shape
+    assert log_p_yi.shape[:2] == (B, N), f"log_p_yi must be (B, N, T) with (B, N) = {(B, N)}, got {tuple(log_p_yi.shape)}"
+    ks = [k for k in ks if 1 <= k <= N]
+    order = full_log_p_z.argsort(dim=-1, descending=True)                       # (B, N) passages by p(z|x)
+    cumulative_mass = full_log_p_z.gather(-1, order).exp().cumsum(-1)           # (B, N) mass of the top-1..N
+    mass = cumulative_mass[:, [k - 1 for k in ks]]                              # (B, C)
+    log_p_y = {v: torch.stack([top_k_log_likelihood(v, full_log_p_z, log_p_yi, k) for k in ks], dim=-1)
+               for v in VARIANTS}
+    exact = {v: exact_log_likelihood(v, full_log_p_z, log_p_yi) for v in VARIANTS}
+    return Truncation(ks, mass, log_p_y, exact)

@@ -2,13 +2,14 @@
 
 A model directory holds plain files, weights in safetensors (no pickle):
 
-    config.json                  sizes of the encoders and the generator, the corpus fingerprint
+    config.json                  sizes of the encoders and the generator, the fingerprints of the corpus and
+                                 of the document encoder the index was built with, the index kind
     tokenizer.json               the shared vocabulary
     query_encoder.safetensors    q(x), fine-tuned by RAG
     doc_encoder.safetensors      d(z), frozen after the retriever's pre-training
     generator.safetensors        BART
     closed_book.safetensors      the same BART trained without retrieval (the paper's BART row), optional
-    corpus.jsonl, index.faiss    the non-parametric memory: passages and their vectors d(z)
+    corpus.jsonl, index.faiss    the non-parametric memory: passages and their vectors d(z) (flat, hnsw or ivfpq)
     train_log.jsonl              loss per step, for the training notebook
 """
 from __future__ import annotations
@@ -27,7 +28,8 @@ from torch import nn
 from ragedu.corpus import DATA_DIR, Corpus, load_corpus, save_corpus
 from ragedu.generator import Generator, GeneratorConfig, new_bart
 from ragedu.model import RagModel
-from ragedu.retriever import EncoderConfig, Retriever, load_index, new_encoder, save_index
+from ragedu.retriever import (EncoderConfig, Retriever, encode_passages, index_kind_of, index_vectors, load_index,
+                              new_encoder, save_index)
 from ragedu.tokenizer import load_tokenizer, save_tokenizer
 
 DEFAULT_MODEL_DIR = DATA_DIR / "model"
@@ -42,6 +44,36 @@ def corpus_fingerprint(corpus: Corpus) -> str:
     for p in corpus:
         h.update(json.dumps([p.id, p.title, p.text], ensure_ascii=False).encode())
     return h.hexdigest()[:16]
+
+
+def weights_fingerprint(module: nn.Module) -> str:
+    """A hash of a module's tensors (names, shapes and bytes): which document encoder built an index."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+SPOT_CHECK = 8  # passages re-encoded at load time to check that the index holds this document encoder's d(z)
+
+
+def check_index_matches(index, d_z_index: torch.Tensor | None, d_z_encoded: torch.Tensor, path: Path) -> None:
+    """Refuse an index whose first vectors are not what the document encoder makes of the first passages.
+    Flat and HNSW keep the vectors exactly (up to float error); IVF-PQ keeps a lossy code of each one."""
+    n = d_z_encoded.shape[0]
+    if d_z_index is None:  # IVF-PQ: decode the codes
+        import faiss
+        faiss.extract_index_ivf(index).make_direct_map()
+        d_z_index, tolerance = torch.from_numpy(index.reconstruct_n(0, n)), 0.5
+    else:
+        d_z_index, tolerance = d_z_index[:n], 1e-3
+    error = ((d_z_index - d_z_encoded).norm(dim=-1) / d_z_encoded.norm(dim=-1).clamp_min(1e-12)).max().item()
+    if error > tolerance:
+        raise ValueError(f"{path} was not built by this model's document encoder: its first {n} vectors differ "
+                         f"from d(z) by {error:.0%} (allowed {tolerance:.1%}); rebuild the index with the "
+                         "model's doc_encoder (ragedu.memory.swap_memory)")
 
 
 TIED = ("lm_head.weight", "embed_tokens.weight")  # BART's copies of its shared embedding matrix
@@ -75,6 +107,10 @@ def _load_weights(module: nn.Module, path: Path) -> None:
 def save(model: RagModel, path: str | Path, encoder: EncoderConfig, generator: GeneratorConfig,
          closed_book: Generator | None = None, extra_files: dict[str, Path] | None = None) -> Path:
     """Write a model directory atomically: into a temporary sibling, then renamed over `path`."""
+    if model.retriever.pooling != "mean":  # DPR encoders and BART's own BPE do not fit this format
+        raise ValueError("this model was loaded by ragedu.from_hf (DPR encoders, BART-large); ragedu's model "
+                         "directory holds only ragedu's own small models. Save it with ragedu.hf.save_hf(model, "
+                         "path), a Hugging Face RAG checkpoint with corpus.jsonl and index.faiss beside it")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -85,6 +121,8 @@ def save(model: RagModel, path: str | Path, encoder: EncoderConfig, generator: G
             "max_input_len": model.generator.max_input_len, "max_question_len": model.generator.max_question_len,
             "query_max_len": model.retriever.max_len, "passages": len(corpus),
             "corpus_fingerprint": corpus_fingerprint(corpus), "closed_book": closed_book is not None,
+            "index_kind": index_kind_of(model.retriever.index),
+            "doc_encoder_fingerprint": weights_fingerprint(model.retriever.doc_encoder),
         }
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         save_tokenizer(model.generator.tokenizer, tmp / "tokenizer.json")
@@ -123,8 +161,19 @@ def _read_config(path: Path) -> dict:
     return config
 
 
-def load(path: str | Path = DEFAULT_MODEL_DIR, progress: bool = False) -> RagModel:
-    """Read a model directory written by `save` (or `ragedu train`), ready for eval."""
+def load(path: str | Path = DEFAULT_MODEL_DIR, progress: bool = False, memory: str | None = None) -> RagModel:
+    """Read a model directory written by `save` (or `ragedu train`), ready for eval.
+    memory: None for the model's own memory, or an edition of ragedu.memory.EDITIONS ("2000", "today"):
+    the passages and their index are swapped, the encoders and the generator are the same weights.
+    Nothing is written: the edition's index is built in memory with the model's document encoder."""
+    if memory is not None:
+        from ragedu.memory import check_edition, load_edition, swap_memory
+
+        corpus = load_edition(check_edition(memory))
+        model = load(path, progress)
+        if corpus_fingerprint(corpus) == corpus_fingerprint(model.retriever.corpus):
+            return model  # the model's own memory is this edition: keep its index
+        return swap_memory(model, corpus, progress=progress)
     path = Path(path)
     config = _read_config(path)
     encoder, generator = EncoderConfig(**config["encoder"]), GeneratorConfig(**config["generator"])
@@ -139,11 +188,21 @@ def load(path: str | Path = DEFAULT_MODEL_DIR, progress: bool = False) -> RagMod
     query_encoder, doc_encoder = new_encoder(encoder), new_encoder(encoder)
     _load_weights(query_encoder, path / "query_encoder.safetensors")
     _load_weights(doc_encoder, path / "doc_encoder.safetensors")
+    expected = config.get("doc_encoder_fingerprint")  # absent from directories saved before it was recorded
+    if expected is not None and weights_fingerprint(doc_encoder) != expected:
+        raise ValueError(f"{path / 'doc_encoder.safetensors'} is not the document encoder the index was built "
+                         "with (fingerprints differ); the model directory mixes files of two models")
     index = load_index(path / "index.faiss")
     if index.ntotal != len(corpus) or index.d != encoder.dim:
         raise ValueError(f"index.faiss holds {index.ntotal} vectors of size {index.d}; the model needs "
                          f"{len(corpus)} of size {encoder.dim}")
-    d_z = torch.from_numpy(index.reconstruct_n(0, index.ntotal))  # (N, D), the flat index keeps them exactly
+    if config.get("index_kind", index_kind_of(index)) != index_kind_of(index):
+        raise ValueError(f"index.faiss is a {index_kind_of(index)} index but config.json says {config['index_kind']}")
+    d_z = index_vectors(index)  # (N, D): flat and HNSW keep the exact vectors
+    spot = Corpus(list(corpus)[:SPOT_CHECK])
+    check_index_matches(index, d_z, encode_passages(doc_encoder, tokenizer, spot, progress=False), path / "index.faiss")
+    if d_z is None:  # IVF-PQ keeps only codes: p(z|x) needs the exact d(z), so encode the corpus again
+        d_z = encode_passages(doc_encoder, tokenizer, corpus, progress=progress)
     retriever = Retriever(query_encoder, doc_encoder, tokenizer, corpus, d_z, index, config["query_max_len"])
     return RagModel(retriever, _generator(path / "generator.safetensors", generator, tokenizer, config)).eval()
 
@@ -164,6 +223,7 @@ def load_closed_book(path: str | Path = DEFAULT_MODEL_DIR) -> Generator:
                       load_tokenizer(path / "tokenizer.json"), config)
 
 
-def load_default() -> RagModel:
-    """The small trained model shipped in data/model (built by `ragedu train`)."""
-    return load(DEFAULT_MODEL_DIR)
+def load_default(memory: str | None = None) -> RagModel:
+    """The small trained model shipped in data/model (built by `ragedu train`);
+    memory="2000" swaps in the 2000 edition of its passages and index (see ragedu.memory)."""
+    return load(DEFAULT_MODEL_DIR, memory=memory)

@@ -25,7 +25,10 @@ from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
 from ragedu.corpus import Corpus, Passage
 
-INDEX_KINDS = ("flat",)  # exact inner product search; approximate kinds come with the memory notebook
+INDEX_KINDS = ("flat", "hnsw", "ivfpq")  # exact MIPS; a navigable graph (the paper's); inverted lists + product quantisation
+HNSW_M = 32                # graph neighbours per vector (FAISS's default for IndexHNSWFlat)
+HNSW_EF_CONSTRUCTION = 40  # candidates kept while inserting (FAISS's default)
+HNSW_EF_SEARCH = 64        # candidates kept while searching: recall against speed (FAISS's default is 16)
 
 
 @dataclass
@@ -65,6 +68,8 @@ def embed(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Ten
     """
     if pooling not in POOLINGS:
         raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+    device = next(encoder.parameters()).device  # tokenizers return CPU tensors; the encoder may be on a GPU
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
     out = encoder(input_ids=input_ids, attention_mask=attention_mask)
     if pooling == "dpr":
         return out.pooler_output                                                         # (B, D)
@@ -117,13 +122,70 @@ def encode_passages(encoder: nn.Module, tokenizer: PreTrainedTokenizerFast, corp
     return torch.cat(vectors).float()
 
 
+@dataclass(frozen=True)
+class IvfPqSettings:
+    """The sizes of an IVF-PQ index for N vectors of size D, chosen from N (see `ivfpq_settings`)."""
+
+    nlist: int   # inverted lists: k-means cells, each vector stored in the list of its nearest centroid
+    m: int       # sub-vectors per vector; each is stored as one code of `nbits` bits
+    nbits: int   # bits per code: 2^nbits centroids per sub-quantizer
+    nprobe: int  # lists searched per query
+    train: int   # vectors the two k-means (cells and codebooks) are trained on: a seeded sample
+
+
+def ivfpq_settings(N: int, D: int) -> IvfPqSettings:
+    """Defaults that work from a toy corpus up to millions of vectors.
+    nlist ≈ √N cells, at most N/39: k-means wants ~39 training points per centroid (FAISS's rule of thumb
+                 is 4√N…16√N cells at scale; √N keeps a small corpus's lists full);
+    m = D/4      4 dimensions per one-byte code: 32 bytes for a 128-d vector instead of 512 (16× smaller);
+                 D/8 (16 bytes) halved recall@10 on our corpus (0.55 against 0.75, benchmarks/index.py);
+    nbits = 8    256 centroids per sub-quantizer, fewer only below 256 vectors; FAISS asks for 39 × 256 training
+                 points and warns below, but on our 2,439 passages 8 bits still beat 5 (recall@10 0.55 vs 0.40);
+    nprobe       16 lists per query (all of them when there are fewer), nlist/16 at scale."""
+    nlist = max(1, min(round(N ** 0.5), N // 39))
+    nbits = max(1, min(8, int(np.log2(N))))
+    m = max(d for d in range(1, max(1, D // 4) + 1) if D % d == 0)
+    nprobe = min(nlist, max(16, nlist // 16))
+    train = min(N, 40 * max(nlist, 2 ** nbits))  # ~40 points per centroid: more only slows k-means down
+    return IvfPqSettings(nlist, m, nbits, nprobe, train)
+
+
 def build_index(d_z: torch.Tensor, kind: str = "flat") -> faiss.Index:
-    """A FAISS index over the document vectors    (N, D)"""
+    """A FAISS inner-product index over the document vectors    (N, D)
+    flat   exact search: every query scores all N vectors
+    hnsw   a hierarchical navigable small-world graph over the exact vectors: approximate, fast, more memory
+    ivfpq  inverted lists of product-quantised codes: approximate, compressed (the paper's 36 GB index)"""
     if kind not in INDEX_KINDS:
         raise ValueError(f"unknown index kind {kind!r}; choose one of {INDEX_KINDS}")
-    index = faiss.IndexFlatIP(d_z.shape[1])
-    index.add(np.ascontiguousarray(d_z.numpy(), dtype=np.float32))
+    x = np.ascontiguousarray(d_z.detach().cpu().numpy(), dtype=np.float32)  # (N, D)
+    N, D = x.shape
+    if kind == "flat":
+        index = faiss.IndexFlatIP(D)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(D, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        s = ivfpq_settings(N, D)
+        quantizer = faiss.IndexFlatIP(D)
+        index = faiss.IndexIVFPQ(quantizer, D, s.nlist, s.m, s.nbits, faiss.METRIC_INNER_PRODUCT)
+        index.own_fields = True
+        quantizer.this.disown()  # the index owns its quantizer now (kept alive after this function returns)
+        sample = np.random.default_rng(0).choice(N, size=s.train, replace=False) if s.train < N else np.arange(N)
+        index.cp.min_points_per_centroid = 1  # a toy corpus: no warning, we chose the sizes above
+        index.pq.cp.min_points_per_centroid = 1
+        index.train(x[np.sort(sample)])
+        index.nprobe = s.nprobe
+    index.add(x)
     return index
+
+
+def index_kind_of(index: faiss.Index) -> str:
+    """'flat', 'hnsw' or 'ivfpq' for an index `build_index` made (or `load_index` read)."""
+    for kind, cls in (("flat", faiss.IndexFlat), ("hnsw", faiss.IndexHNSW), ("ivfpq", faiss.IndexIVFPQ)):
+        if isinstance(index, cls):
+            return kind
+    raise ValueError(f"a {type(index).__name__} is none of the index kinds {INDEX_KINDS}")
 
 
 def save_index(index: faiss.Index, path: str | Path) -> None:
@@ -131,13 +193,27 @@ def save_index(index: faiss.Index, path: str | Path) -> None:
 
 
 def load_index(path: str | Path) -> faiss.Index:
+    """Read an index file, refusing one that is truncated, corrupt or not ranking by inner product."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"index file {path} does not exist")
+    if path.stat().st_size == 0:
+        raise ValueError(f"index file {path} is empty (truncated or corrupt)")
     try:
-        return faiss.read_index(str(path))
-    except RuntimeError as error:
-        raise ValueError(f"index file {path} is truncated or corrupt: {error}") from None
+        index = faiss.read_index(str(path))
+    except (RuntimeError, MemoryError, OverflowError) as error:
+        raise ValueError(f"index file {path} is truncated or corrupt: {str(error).splitlines()[0]}") from None
+    if index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        raise ValueError(f"index file {path} ranks by distance (metric {index.metric_type}), "
+                         "not by inner product d(z)ᵀq(x); rebuild it with build_index")
+    return index
+
+
+def index_vectors(index: faiss.Index) -> torch.Tensor | None:
+    """The exact vectors d(z) a flat or HNSW index keeps    -> (N, D); None for IVF-PQ, which keeps only codes."""
+    if index_kind_of(index) == "ivfpq":
+        return None
+    return torch.from_numpy(index.reconstruct_n(0, index.ntotal))
 
 
 @dataclass
@@ -206,10 +282,10 @@ class Retriever(nn.Module):
         if not isinstance(k, int) or not 1 <= k <= N:
             raise ValueError(f"K must be an integer between 1 and the corpus size {N}, got {k!r}")
         q_x = self.encode_questions(questions)                                # (B, D)
-        _, found = self.index.search(np.ascontiguousarray(q_x.detach().float().numpy()), k)
+        _, found = self.index.search(np.ascontiguousarray(q_x.detach().float().cpu().numpy()), k)  # FAISS: CPU
         if (found < 0).any():  # FAISS pads with -1 when it finds fewer than K
             raise RuntimeError(f"the index returned fewer than K={k} passages; use a larger index or smaller K")
-        rows = torch.from_numpy(found).long()                                  # (B, K)
+        rows = torch.from_numpy(found).long().to(self.d_z.device)              # (B, K)
         d_z = self.d_z[rows]                                                   # (B, K, D)
         scores = torch.einsum("bkd,bd->bk", d_z, q_x)                         # (B, K) d(z)ᵀq(x)
         passages = [[self.corpus[r] for r in row] for row in rows.tolist()]

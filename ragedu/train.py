@@ -15,8 +15,10 @@ continues exactly where it stopped.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import random
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -68,13 +70,14 @@ class TrainConfig:
     task_weights: dict = field(default_factory=lambda: {"qa": 0.6, "claims": 0.25, "clues": 0.15})
     denoise: StageConfig = field(default_factory=lambda: StageConfig(2000, 32, 5e-4))
     retriever: StageConfig = field(default_factory=lambda: StageConfig(800, 64, 2e-3))
-    reader: StageConfig = field(default_factory=lambda: StageConfig(600, 32, 3e-4))
+    reader: StageConfig = field(default_factory=lambda: StageConfig(800, 32, 3e-4))
     rag: StageConfig = field(default_factory=lambda: StageConfig(300, 16, 1e-4))
     closed_book: StageConfig = field(default_factory=lambda: StageConfig(700, 32, 3e-4))
+    counterfactual: float = 0.5      # share of reader examples whose fact is replaced by an invented value
     checkpoint_every: int = 200
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         d = dict(d)
         for stage in STAGES:
             if stage in d:
@@ -115,9 +118,54 @@ def sample_examples(grouped: dict[str, dict[str, list[Example]]], weights: dict,
     return picked
 
 
+# ---------------------------------------------------------------------------------------------- counterfactuals
+
+SUBSTITUTABLE = ("capital", "currency", "city_country", "city_by_population", "city_population")
+
+
+def training_names(examples: dict[str, list[Example]]) -> list[str]:
+    """The place names training questions answer with: the stuff invented names are spliced from."""
+    return sorted({e.answer for e in examples.get("qa", []) if e.relation in ("capital", "city_country",
+                                                                             "city_by_population")})
+
+
+def invented_name(names: list[str], rng: random.Random) -> str:
+    """A made-up place name spliced from two real ones ('Nairobi' + 'Kampala' -> 'Naipala')."""
+    a, b = rng.choice(names), rng.choice(names)
+    spliced = a[: rng.randint(2, max(2, len(a) - 1))] + b[rng.randint(1, max(1, len(b) - 2)):].lower()
+    return " ".join(word[:1].upper() + word[1:] for word in spliced.split())
+
+
+def invented_value(relation: str, value: str, names: list[str], rng: random.Random) -> str:
+    """A value of the same kind as `value` that no passage states: a new name, or a new number as long."""
+    if relation == "city_population":
+        digits = sum(ch.isdigit() for ch in value)
+        return f"{rng.randrange(10 ** (digits - 1), 10 ** digits):,}"
+    name = " ".join(invented_name(names, rng) for _ in range(rng.choice((1, 1, 1, 2))))
+    return name.lower() if relation == "currency" else name
+
+
+def counterfactual(example: Example, titles: list[str], texts: list[str], names: list[str], rng: random.Random):
+    """The example with its fact's value replaced, in the passages, the input and the target, by an invented one.
+
+    A generator trained on real facts alone can answer from memory; on a passage that says the capital of
+    Kenya is 'Naipala' it can only be right by reading. (Longpre et al. 2021 train on such entity
+    substitutions for the same reason.)    -> (titles, texts, question, answer)
+    """
+    if example.relation not in SUBSTITUTABLE or example.task == "clues":
+        return titles, texts, example.question, example.answer
+    value = example.facts[example.relation]
+    new = invented_value(example.relation, value, names, rng)
+    pattern = re.compile(rf"(?<![\w,.]){re.escape(value)}(?!\w|[,.]\d)")
+
+    def swap(s: str) -> str:
+        return pattern.sub(lambda _: new, s)
+    return [swap(t) for t in titles], [swap(t) for t in texts], swap(example.question), swap(example.answer)
+
+
 def mask_spans(ids: list[int], mask_id: int, ratio: float, rng: random.Random) -> list[int]:
     """BART's text infilling: spans (Poisson(3) long) replaced by one <mask> each, until `ratio` is hidden."""
-    ids, budget = list(ids), int(round(ratio * len(ids)))
+    ids, budget = list(ids), round(ratio * len(ids))
     while budget > 0 and len(ids) > 1:
         span = min(max(1, int(np.random.default_rng(rng.randrange(2**31)).poisson(3))), budget)
         start = rng.randrange(0, max(1, len(ids) - span))
@@ -251,8 +299,8 @@ def denoise_loss(generator: Generator, corpus: Corpus, cfg: TrainConfig):
             rows_in.append([tok.bos_token_id, *mask_spans(ids, tok.convert_tokens_to_ids(MASK), cfg.mask_ratio, rng),
                             tok.eos_token_id])
             rows_out.append([*ids, tok.eos_token_id])
-        x, x_mask = generator._pad(rows_in)
-        y, y_mask = generator._pad(rows_out)
+        x, x_mask = generator.pad(rows_in)
+        y, y_mask = generator.pad(rows_out)
         log_p_yi = generator.log_p_yi(x[:, None], x_mask[:, None], y, y_mask)  # (B, 1, T)
         return -log_p_yi.sum() / y_mask.sum()
     return loss
@@ -289,27 +337,36 @@ def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[
 def reader_loss(generator: Generator, corpus: Corpus, examples, cfg: TrainConfig):
     """Stage 2: −log p_θ(y | x, gold passage), the generator alone reading the right passage."""
     grouped = by_relation(examples)
+    names = training_names(examples)
 
     def loss(rng: random.Random, batch: int) -> torch.Tensor:
-        chosen = sample_examples(grouped, cfg.task_weights, batch, rng)
-        gold = [corpus[corpus.row(e.gold_ids[0])] for e in chosen]
-        ids, mask = generator.context_inputs([[p.title] for p in gold], [[p.text] for p in gold],
-                                             [e.question for e in chosen])
-        y, y_mask = generator.targets([e.answer for e in chosen])
-        return -generator.log_p_yi(ids, mask, y, y_mask).sum() / len(chosen)
+        rows = []
+        for e in sample_examples(grouped, cfg.task_weights, batch, rng):
+            gold = corpus[corpus.row(e.gold_ids[0])]
+            rows.append(counterfactual(e, [gold.title], [gold.text], names, rng) if rng.random() < cfg.counterfactual
+                        else ([gold.title], [gold.text], e.question, e.answer))
+        titles, texts, questions, answers = map(list, zip(*rows))
+        ids, mask = generator.context_inputs(titles, texts, questions)
+        y, y_mask = generator.targets(answers)
+        return -generator.log_p_yi(ids, mask, y, y_mask).sum() / batch
     return loss
 
 
 def rag_loss(model: RagModel, examples, cfg: TrainConfig):
     """Stage 3: −log p(y|x), marginalised over the top-K passages; 'both' averages the two models."""
     variants = ("sequence", "token") if cfg.variant == "both" else (cfg.variant,)
-
     grouped = by_relation(examples)
+    names = training_names(examples)
 
     def loss(rng: random.Random, batch: int) -> torch.Tensor:
         chosen = sample_examples(grouped, cfg.task_weights, batch, rng)
         retrieved = model.retriever.retrieve([e.question for e in chosen], cfg.k)
-        log_p_yi, _, _ = model.generator_log_p_yi(retrieved, [e.answer for e in chosen])
+        rows = [counterfactual(e, titles, texts, names, rng) if rng.random() < cfg.counterfactual
+                else (titles, texts, e.question, e.answer)
+                for e, titles, texts in zip(chosen, retrieved.titles, retrieved.texts)]
+        titles, texts, questions, answers = map(list, zip(*rows))
+        read = dataclasses.replace(retrieved, titles=titles, texts=texts, questions=questions)
+        log_p_yi, _, _ = model.generator_log_p_yi(read, answers)
         return -sum(rag_log_likelihood(v, retrieved.log_p_z, log_p_yi).mean() for v in variants) / len(variants)
     return loss
 
@@ -336,7 +393,6 @@ def train(out_dir: str | Path, cfg: TrainConfig | None = None, work_dir: str | P
     cfg = cfg or TrainConfig()
     out_dir = Path(out_dir)
     ckpt = Checkpointer(Path(work_dir) if work_dir else out_dir.with_name(out_dir.name + ".work"))
-    (ckpt.dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
     corpus = corpus or load_corpus()
     examples = examples or training_examples()
     seconds: dict[str, float] = {}
@@ -349,6 +405,7 @@ def train(out_dir: str | Path, cfg: TrainConfig | None = None, work_dir: str | P
         tokenizer = train_tokenizer(texts, cfg.vocab_size)
         save_tokenizer(tokenizer, tokenizer_path)
     cfg.vocab_size = len(tokenizer)  # the trainer may stop short of the asked size on a small corpus
+    (ckpt.dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
     bart = new_bart(cfg.generator_config(), tokenizer.pad_token_id, tokenizer.bos_token_id,
                     tokenizer.eos_token_id, seed=cfg.seed)
     generator = Generator(bart, tokenizer)

@@ -2,12 +2,14 @@
 (no network): ragedu's retrieval, likelihoods and decoders equal the Hugging Face models' own numbers."""
 import json
 import shutil
+from types import SimpleNamespace
 
 import pytest
 import torch
 from tokenizers import ByteLevelBPETokenizer
-from transformers import (BartTokenizerFast, BertConfig, BertModel, BertTokenizerFast, DPRConfig,
-                          DPRContextEncoder, RagSequenceForGeneration, RagTokenForGeneration)
+from transformers import (BartConfig, BartForConditionalGeneration, BartTokenizerFast, BertConfig, BertModel,
+                          BertTokenizerFast, DPRConfig, DPRContextEncoder, GPT2Config, GPT2LMHeadModel,
+                          RagSequenceForGeneration, RagTokenForGeneration)
 
 from ragedu.corpus import Passage, save_corpus
 from ragedu.decoding import decode, rag_sequence_decode, rag_token_decode
@@ -209,8 +211,11 @@ def test_missing_memory_is_a_clear_error(checkpoint):
 def test_checkpoints_of_the_wrong_kind_are_refused(checkpoint, tmp_path):
     BertModel(BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
                          intermediate_size=16)).save_pretrained(tmp_path / "bert")
-    (tmp_path / "gpt2").mkdir()
-    (tmp_path / "gpt2" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    GPT2LMHeadModel(GPT2Config(vocab_size=20, n_embd=8, n_layer=1, n_head=2, n_positions=16)).save_pretrained(
+        tmp_path / "gpt2")
+    BartForConditionalGeneration(BartConfig(vocab_size=20, d_model=8, encoder_layers=1, decoder_layers=1,
+                                            encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=16,
+                                            decoder_ffn_dim=16)).save_pretrained(tmp_path / "bart")
     not_rag = r"is a 'bert' checkpoint, not a RAG checkpoint \(allowed model_type: \('rag',\)"
     with pytest.raises(ValueError, match=not_rag):
         from_hf(tmp_path / "bert", passages=PASSAGES, context_encoder=checkpoint / "ctx")
@@ -218,6 +223,8 @@ def test_checkpoints_of_the_wrong_kind_are_refused(checkpoint, tmp_path):
         from_hf(tmp_path / "gpt2", passages=PASSAGES, context_encoder=checkpoint / "ctx")
     with pytest.raises(ValueError, match=r"is a 'gpt2' checkpoint, not a RAG checkpoint"):  # the lazy top-level name
         ragedu.from_hf(tmp_path / "gpt2", passages=PASSAGES, context_encoder=checkpoint / "ctx")
+    with pytest.raises(ValueError, match=r"is a 'bart' checkpoint, not a RAG checkpoint .*has no retriever"):
+        from_hf(tmp_path / "bart", passages=PASSAGES, context_encoder=checkpoint / "ctx")
     with pytest.raises(ValueError, match=r"is a 'dpr' checkpoint.*goes in context_encoder="):
         from_hf(checkpoint / "ctx", passages=PASSAGES, context_encoder=checkpoint / "ctx")
     with pytest.raises(ValueError, match=r"is a 'bert' checkpoint, not a DPR context encoder"):
@@ -267,3 +274,137 @@ def test_a_context_encoder_object_works_like_its_folder(checkpoint, model):
     ctx = DPRContextEncoder.from_pretrained(str(checkpoint / "ctx"))
     again = from_hf(checkpoint / "rag", passages=PASSAGES, context_encoder=ctx, progress=False)
     torch.testing.assert_close(again.retriever.d_z, model.retriever.d_z)
+
+
+# ---- the released checkpoints' conventions: decoder prefix </s> <s>, the generator input HF's retriever writes ----
+
+@pytest.fixture(scope="module")
+def forced_checkpoint(checkpoint, tmp_path_factory):
+    """The checkpoint as BART-large ships: generation starts from </s> and forces <s> first."""
+    root = tmp_path_factory.mktemp("forced")
+    folder = root / "rag"
+    shutil.copytree(checkpoint / "rag", folder)
+    generation = json.loads((folder / "generation_config.json").read_text())
+    (folder / "generation_config.json").write_text(json.dumps({**generation, "forced_bos_token_id": 0}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def forced_model(checkpoint, forced_checkpoint):
+    return from_hf(forced_checkpoint / "rag", passages=PASSAGES, context_encoder=checkpoint / "ctx", progress=False)
+
+
+def test_the_decoder_prefix_comes_from_the_checkpoint(checkpoint, model, forced_model, tmp_path):
+    assert model.generator.decoder_prefix == [EOS] and model.hf_settings.decoder_prefix == [EOS]
+    assert forced_model.generator.decoder_prefix == [EOS, 0]  # </s> <s>, as BART-large's generate runs
+    # a checkpoint saved before generation_config.json existed says it in the generator's config.json entries
+    for legacy in ({"forced_bos_token_id": 0}, {"force_bos_token_to_be_generated": True}):
+        folder = tmp_path / str(len(legacy)) / next(iter(legacy))
+        shutil.copytree(checkpoint / "rag", folder)
+        (folder / "generation_config.json").unlink()
+        config = json.loads((folder / "config.json").read_text())
+        config["generator"].update(legacy)
+        (folder / "config.json").write_text(json.dumps(config))
+        loaded = from_hf(folder, passages=PASSAGES, context_encoder=checkpoint / "ctx", progress=False)
+        assert loaded.generator.decoder_prefix == [EOS, 0], legacy
+
+
+def test_with_a_forced_bos_our_likelihoods_equal_hugging_faces(forced_checkpoint, forced_model):
+    """The forced <s> is read, not scored. RAG-Sequence: HF's loss with labels </s> <s> y and
+    exclude_bos_score=True (what its own rescoring uses). RAG-Token: HF's marginalized transition
+    log p'(y_i|x,y<i) read off its logits after </s> <s>."""
+    with torch.no_grad():
+        scores = forced_model.score(QUESTIONS, ANSWERS, K)
+        retrieved, ids, mask = hf_context(forced_model, QUESTIONS, K)
+        B, T = scores.y.shape
+        prefix = torch.tensor([[EOS, 0]]).expand(B, 2)
+        labels = torch.cat([prefix, scores.y], dim=1)                                       # (B, 2 + T)
+        seq = hf_reference(forced_checkpoint, RagSequenceForGeneration)
+        hf_nll = seq(context_input_ids=ids, context_attention_mask=mask, doc_scores=retrieved.scores, labels=labels,
+                     n_docs=K, reduce_loss=False, exclude_bos_score=True).loss            # (B,)
+        torch.testing.assert_close(-scores.log_p_y_sequence, hf_nll, atol=1e-5, rtol=1e-5)
+        tok = hf_reference(forced_checkpoint, RagTokenForGeneration)
+        log_p_next = tok(context_input_ids=ids, context_attention_mask=mask, doc_scores=retrieved.scores,
+                         decoder_input_ids=labels[:, :-1], n_docs=K, do_marginalize=True).logits  # (B, 1 + T, V)
+        log_p_yi = log_p_next[:, 1:].gather(-1, scores.y[..., None]).squeeze(-1) * scores.y_mask  # (B, T)
+        torch.testing.assert_close(scores.log_p_y_token, log_p_yi.sum(-1), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_with_a_forced_bos_our_decoders_equal_hugging_face_generate(forced_checkpoint, forced_model, num_beams):
+    """HF generates </s> <s> y; ours is y. Subtle: HF counts the forced <s> in |y| for the length penalty,
+    ragedu does not, so beams are compared with length_penalty=0 (greedy has none)."""
+    settings = {**HF_SETTINGS, "forced_bos_token_id": 0, "length_penalty": 0.0}
+    retrieved, ids, mask = hf_context(forced_model, QUESTIONS, K)
+    B, max_len = len(QUESTIONS), 8
+    with torch.no_grad():
+        theirs = hf_reference(forced_checkpoint, RagTokenForGeneration).generate(
+            context_input_ids=ids, context_attention_mask=mask, doc_scores=retrieved.scores, n_docs=K,
+            num_beams=num_beams, num_return_sequences=num_beams, max_length=max_len + 2, **settings)
+    assert (theirs[:, :2] == torch.tensor([EOS, 0])).all()
+    ours = rag_token_decode(forced_model.generator, retrieved.log_p_z, ids.view(B, K, -1), mask.view(B, K, -1),
+                            num_beams=num_beams, max_len=max_len, num_return_sequences=num_beams, length_penalty=0.0)
+    T = theirs.shape[1] - 2
+    for b in range(B):
+        assert [padded(y, T) for y in ours.ids[b]] == [theirs[b * num_beams + r, 2:].tolist() for r in range(num_beams)]
+    # RAG-Sequence, thorough: the per-passage beams, then rescoring without the <s> score
+    ids, mask = ids.masked_fill(mask == 0, 7), torch.ones_like(mask)
+    with torch.no_grad():
+        theirs = hf_reference(forced_checkpoint, RagSequenceForGeneration).generate(
+            context_input_ids=ids, context_attention_mask=mask, doc_scores=retrieved.scores, n_docs=K,
+            num_beams=2, max_new_tokens=max_len + 1, do_deduplication=True, **settings)
+    ours = rag_sequence_decode(forced_model.generator, retrieved.log_p_z, ids.view(B, K, -1), mask.view(B, K, -1),
+                               "thorough", num_beams=2, max_len=max_len, length_penalty=0.0)
+    T = theirs.shape[1] - 2
+    assert [padded(ys[0], T) for ys in ours.ids] == [theirs[b, 2:].tolist() for b in range(B)]
+
+
+def test_generator_input_is_what_hugging_faces_retriever_writes(model):
+    """RagRetriever.postprocess_docs itself is the reference: the question as the question tokenizer reads
+    it back (lowercased), a quoted title unquoted, double spaces collapsed."""
+    from transformers import RagRetriever
+
+    questions = ["Which LAND is Town 3 in?", "How many people live in  Town 10?"]
+    titles = [['"Town 3"', "Town 4"], ["Town 10", '"Town" 1']]
+    texts = [["town 3 is a city  in land 3", "town 4 is a city in land 0"], ["town 10 has 70 people", "town 1"]]
+    ids, mask = model.generator.context_inputs(titles, texts, questions)                  # (B, K, L)
+    q_tok = model.retriever.tokenizer
+    read = [q_tok.decode(ids_, skip_special_tokens=True) for ids_ in q_tok(questions).input_ids]
+    assert read[0] == "which land is town 3 in?"
+    retriever = SimpleNamespace(config=model.hf_settings.rag_config, generator_tokenizer=model.generator.tokenizer)
+    docs = [{"title": t, "text": x} for t, x in zip(titles, texts)]
+    theirs, their_mask = RagRetriever.postprocess_docs(retriever, docs, read, "", 2)        # (B*K) lists
+    for row, (their_ids, their_m) in enumerate(zip(theirs, their_mask)):
+        b, k = divmod(row, 2)
+        assert ids[b, k][mask[b, k] == 1].tolist() == [t for t, m in zip(their_ids, their_m) if m]
+
+
+def test_a_from_hf_model_saves_as_a_hugging_face_checkpoint_and_loads_back(checkpoint, forced_model, tmp_path):
+    from ragedu.hf import save_hf
+    from ragedu.pretrained import save
+
+    folder = save_hf(forced_model, tmp_path / "saved")
+    assert (folder / "model.safetensors").exists() and not (folder / "pytorch_model.bin").exists()
+    again = from_hf(folder, passages=folder / "corpus.jsonl", index=folder / "index.faiss")
+    assert again.hf_settings.decoder_prefix == [EOS, 0] and again.hf_settings.n_docs == K
+    with torch.no_grad():
+        before, after = forced_model.score(QUESTIONS, ANSWERS, K), again.score(QUESTIONS, ANSWERS, K)
+    torch.testing.assert_close(after.log_p_yi, before.log_p_yi)
+    torch.testing.assert_close(after.log_p_z, before.log_p_z)
+    assert decode(again, QUESTIONS, "token", k=K, num_beams=2).answers == \
+        decode(forced_model, QUESTIONS, "token", k=K, num_beams=2).answers
+    # ragedu's own format holds ragedu's small models only: a clear error, not a folder that cannot load
+    with pytest.raises(ValueError, match=r"from_hf.*save_hf"):
+        save(forced_model, tmp_path / "ragedu_format", encoder=None, generator=None)
+    assert not (tmp_path / "ragedu_format").exists()
+
+
+def test_device_argument_places_everything_and_results_follow(checkpoint):
+    on_cpu = from_hf(checkpoint / "rag", passages=PASSAGES, context_encoder=checkpoint / "ctx", progress=False,
+                     device="cpu")
+    assert {p.device.type for p in on_cpu.parameters()} == {"cpu"} and on_cpu.retriever.d_z.device.type == "cpu"
+    with torch.no_grad():
+        scores = on_cpu.score(QUESTIONS, ANSWERS, K)
+    assert scores.log_p_yi.device == scores.log_p_z.device == on_cpu.generator.device
+    with pytest.raises(RuntimeError, match="gpu"):
+        from_hf(checkpoint / "rag", passages=PASSAGES, context_encoder=checkpoint / "ctx", device="gpu")

@@ -1,5 +1,6 @@
 """Training: a smoke run of the whole recipe on a slice, resuming, what stays frozen, and atomic writes."""
 import json
+import random
 
 import pytest
 import torch
@@ -7,7 +8,8 @@ import torch
 import ragedu
 from ragedu.corpus import Corpus, load_corpus
 from ragedu.tasks import load_task
-from ragedu.train import Checkpointer, StageConfig, TrainConfig, mask_spans, rag_loss, run_stage, train
+from ragedu.train import (Checkpointer, StageConfig, TrainConfig, counterfactual, invented_value, mask_spans,
+                          rag_loss, run_stage, train, training_names)
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +119,42 @@ def test_mask_spans_hides_about_the_ratio():
     masked = mask_spans(ids, 4, 0.3, random.Random(0))
     assert 4 in masked and len(masked) < len(ids)
     assert sum(1 for i in ids if i not in masked) == pytest.approx(30, abs=3)  # spans may overlap earlier masks
+
+
+@pytest.fixture(scope="module")
+def names():
+    return training_names({"qa": load_task("qa", "train")})
+
+
+def by_id(task: str, example_id: str):
+    return next(e for e in load_task(task, "train") if e.id == example_id)
+
+
+@pytest.mark.parametrize("task, relation", [("qa", "capital"), ("qa", "city_country"), ("qa", "city_population"),
+                                            ("qa", "city_by_population"), ("qa", "currency"), ("claims", "capital")])
+def test_counterfactual_replaces_the_fact_everywhere(task, relation, names):
+    corpus = load_corpus()
+    for e in [e for e in load_task(task, "train") if e.relation == relation][:20]:
+        gold = corpus[corpus.row(e.gold_ids[0])]
+        value = e.facts[relation]
+        titles, texts, question, answer = counterfactual(e, [gold.title], [gold.text], names, random.Random(e.id))
+        assert value not in titles[0] + " " + texts[0], (e.id, texts[0])  # the real value is gone from the passage
+        new = invented_value(relation, value, names, random.Random(e.id))  # the draw counterfactual makes first
+        assert new in texts[0] and new != value
+        if task == "qa":
+            assert answer == new and gold.text.replace(value, new) == texts[0]
+        else:  # a claim keeps its label: a supported claim now states the invented value, a refuted one is unchanged
+            assert answer == e.answer
+            assert (new in question) == (e.answer == "supports")
+
+
+def test_counterfactual_leaves_continents_and_clues_alone(names):
+    for e in (by_id("qa", "qa-continent-AF"), by_id("clues", "clues-AF")):
+        assert counterfactual(e, ["t"], ["x"], names, random.Random(0)) == (["t"], ["x"], e.question, e.answer)
+
+
+def test_invented_populations_keep_their_length(names):
+    rng = random.Random(0)
+    for _ in range(50):
+        new = invented_value("city_population", "4,434,550", names, rng)
+        assert len(new) == len("4,434,550") and new.replace(",", "").isdigit()

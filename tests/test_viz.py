@@ -1,0 +1,212 @@
+"""The views: each plot function on constructed data, checked for what it drew (bars, labels, colour scales, titles);
+and the data-shaping helpers behind them (the beam tree, the training log, the moving average)."""
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.patches import Rectangle
+
+from ragedu.decoding import RagTokenTrace, TokenStep
+from ragedu.viz import (beam_tree, moving_average, plot_beam_tree, plot_doc_posterior, plot_eval_table,
+                        plot_hypothesis_matrix, plot_likelihoods, plot_loss_curves, plot_posterior_change,
+                        plot_results_vs_paper, plot_token_log_probs, plot_token_posterior, read_train_log,
+                        token_labels)
+
+plt.switch_backend("Agg")  # draw off-screen: the tests read what was drawn, nobody looks
+
+TITLES = ["Vienna", "Austria", "Viana"]
+
+
+@pytest.fixture
+def ax():
+    fig, ax = plt.subplots()
+    yield ax
+    plt.close(fig)
+
+
+def tick_texts(ticks):
+    return [t.get_text() for t in ticks]
+
+
+def bar_widths(ax):
+    return [p.get_width() for p in ax.patches if isinstance(p, Rectangle)]
+
+
+def test_doc_posterior_draws_one_bar_per_passage_best_on_top(ax):
+    plot_doc_posterior(ax, [0.7, 0.2, 0.1], TITLES, "What is the capital of Austria?")
+    assert bar_widths(ax) == pytest.approx([0.7, 0.2, 0.1])
+    assert tick_texts(ax.get_yticklabels()) == TITLES
+    assert ax.yaxis_inverted() and ax.get_xlim() == (0, 1)
+    assert "capital of Austria" in ax.get_title()
+
+
+def test_token_posterior_is_a_heatmap_on_a_fixed_0_1_scale(ax):
+    posterior = np.array([[0.9, 0.1], [0.05, 0.8], [0.05, 0.1]])  # (K, T)
+    plot_token_posterior(ax, posterior, [" Vienna", "</s>"], TITLES)
+    (image,) = ax.get_images()
+    assert image.get_clim() == (0, 1) and image.get_array().shape == (3, 2)
+    assert tick_texts(ax.get_xticklabels()) == [" Vienna", "</s>"] and tick_texts(ax.get_yticklabels()) == TITLES
+
+
+def test_token_log_probs_heatmap_runs_from_the_floor_to_zero(ax):
+    log_p_yi = np.array([[-0.1, -20.0], [-3.0, -0.5], [-7.0, -1.0], [-0.2, -0.3]])  # (K, T) = (4, 2)
+    plot_token_log_probs(ax, log_p_yi[:3], ["a", "b"], TITLES, floor=-8)
+    (image,) = ax.get_images()
+    assert image.get_clim() == (-8, 0)
+    assert image.get_array().shape == (3, 2)
+    assert tick_texts(ax.get_yticklabels()) == TITLES and tick_texts(ax.get_xticklabels()) == ["a", "b"]
+    colorbar = ax.figure.axes[-1]
+    assert "-8" in colorbar.get_ylabel()
+    assert "log p(y_i | x, z, y<i)" in ax.get_title()
+
+
+def test_likelihoods_draw_a_pair_of_bars_per_answer(ax):
+    plot_likelihoods(ax, ["Q1 → A1", "Q2 → A2"], [-1.0, -2.5], [-1.5, -2.0])
+    assert sorted(bar_widths(ax)) == pytest.approx(sorted([-1.0, -2.5, -1.5, -2.0]))
+    assert tick_texts(ax.get_yticklabels()) == ["Q1 → A1", "Q2 → A2"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["RAG-Sequence", "RAG-Token"]
+    assert {t.get_text().strip() for t in ax.texts} == {"-1.00", "-2.50", "-1.50", "-2.00"}
+
+
+def constructed_trace():
+    """Two beams over tokens 5 ('a'), 6 ('b'), 2 (</s>): step 1 keeps a, b; step 2 keeps a a, b a and finishes
+    'a </s>'; step 3 finishes 'a a </s>'. The returned answer is 'a </s>'."""
+    def step(tokens, log_p, parent, done, scores):
+        return TokenStep(tokens=tokens, log_p=torch.tensor(log_p), parent=torch.tensor(parent),
+                         log_p_z_given_yt=torch.zeros(len(tokens), 2), done=done, done_scores=torch.tensor(scores))
+    steps = [step([[5], [6]], [-0.1, -2.0], [0, 0], [], []),
+             step([[5, 5], [6, 5]], [-3.0, -4.0], [0, 1], [[5, 2]], [-0.2]),
+             step([[5, 5, 6], [6, 5, 5]], [-6.0, -7.0], [0, 1], [[5, 2], [5, 5, 2]], [-0.2, -1.5])]
+    return RagTokenTrace(log_p_z=torch.zeros(2), steps=steps, ids=[[5, 2], [5, 5, 2]], log_p_z_given_yi=[])
+
+
+def test_beam_tree_links_each_prefix_to_its_parent_and_marks_the_answer():
+    names = {5: " a", 6: " b", 2: "</s>"}
+    tree = beam_tree(constructed_trace(), names.get)
+    # root, a, b | a a, b a, a </s> | a a b, b a a, a a </s>  (a finished prefix appears once, when it joined)
+    assert tree.prefixes == [(), (5,), (6,), (5, 5), (6, 5), (5, 2), (5, 5, 6), (6, 5, 5), (5, 5, 2)]
+    assert tree.labels == ["<s>", " a", " b", " a", " a", "</s>", " b", " a", "</s>"]
+    assert tree.step == [0, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert tree.rank == [0, 0, 1, 0, 1, 2, 0, 1, 2]
+    assert tree.finished == [False] * 5 + [True, False, False, True]
+    assert tree.chosen == [True, True, False, False, False, True, False, False, False]
+    assert tree.value[5] == pytest.approx(-0.2) and tree.value[3] == pytest.approx(-3.0)
+    parent = {tree.prefixes[c]: tree.prefixes[p] for p, c in tree.edges}
+    assert len(tree.edges) == len(tree.prefixes) - 1  # a tree: every node but the root has one parent
+    assert all(parent[y] == y[:-1] for y in parent)
+
+
+def test_beam_tree_plot_draws_a_box_per_node_and_an_edge_per_link(ax):
+    tree = beam_tree(constructed_trace(), {5: " a", 6: " b", 2: "</s>"}.get)
+    plot_beam_tree(ax, tree)
+    assert len(ax.texts) == len(tree.prefixes)
+    assert len(ax.lines) == len(tree.edges)
+    red = [line for line in ax.lines if line.get_color() == "tab:red"]
+    assert len(red) == 2  # root -> a -> a </s>
+    assert tick_texts(ax.get_xticklabels()) == ["start", "step 1", "step 2", "step 3"]
+    assert "beam search" in ax.get_title()
+
+
+def test_hypothesis_matrix_marks_beam_rescored_and_assumed_zero_cells(ax):
+    # the constructed case of test_decoding: fast keeps 'a', thorough picks 'b'
+    log_p = np.log([[0.5, 0.3], [0.45, 0.4]])
+    source = [["beam", "assumed zero"], ["assumed zero", "beam"]]
+    log_p_y_fast = np.log([0.25, 0.20])
+    plot_hypothesis_matrix(ax, log_p, source, ["a", "b"], ["passage 0", "passage 1"], log_p_y_fast)
+    (image,) = ax.get_images()
+    assert image.get_clim() == (-12, 0)
+    assert image.get_array().mask.tolist() == [[False, True], [True, False]]  # assumed zeros are not coloured
+    assert sorted(t.get_text() for t in ax.texts) == ["0.40", "0.50", "0?", "0?"]
+    frames = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_linewidth() == 2]
+    assert len(frames) == 2 and {p.get_linestyle() for p in frames} == {"-"}
+    labels = tick_texts(ax.get_yticklabels())
+    assert labels[0].startswith("★ 'a'") and "0.250" in labels[0] and not labels[1].startswith("★")
+    assert tick_texts(ax.get_xticklabels()) == ["passage 0", "passage 1"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["found by z's beam", "assumed 0 (fast)"]
+
+
+def test_hypothesis_matrix_under_thorough_decoding_frames_rescored_cells_dashed(ax):
+    log_p = np.log([[0.5, 0.3], [0.45, 0.4]])
+    source = [["beam", "rescored"], ["rescored", "beam"]]
+    log_p_y = np.log([0.40, 0.425])
+    plot_hypothesis_matrix(ax, log_p, source, ["a", "b"], ["passage 0", "passage 1"], log_p_y, rows=[1, 0],
+                           log_p_z=np.log([0.5, 0.5]))
+    frames = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_linewidth() == 2]
+    assert len(frames) == 4 and sum(p.get_linestyle() == "--" for p in frames) == 2
+    labels = tick_texts(ax.get_yticklabels())
+    assert labels[0].startswith("★ 'b'") and labels[1].startswith("'a'")  # rows as asked, the star on the best
+    assert not np.ma.is_masked(ax.get_images()[0].get_array())
+    assert tick_texts(ax.get_xticklabels()) == ["passage 0\np(z|x)=0.50", "passage 1\np(z|x)=0.50"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["found by z's beam", "rescored (extra pass)"]
+
+
+def test_train_log_is_read_per_stage_in_order(tmp_path):
+    rows = [("denoise", 1, 8.0), ("denoise", 2, 7.0), ("rag", 1, 3.0), ("denoise", 3, 6.0)]
+    path = tmp_path / "train_log.jsonl"
+    path.write_text("".join(json.dumps({"stage": s, "step": i, "loss": v}) + "\n" for s, i, v in rows) + "\n")
+    curves = read_train_log(path)
+    assert list(curves) == ["denoise", "rag"]
+    steps, losses = curves["denoise"]
+    assert steps.tolist() == [1, 2, 3] and losses.tolist() == [8.0, 7.0, 6.0]
+
+
+def test_moving_average_is_the_mean_of_the_last_window_values():
+    values = np.array([4.0, 2.0, 6.0, 0.0, 8.0])
+    expected = [4.0, 3.0, 4.0, 8 / 3, 14 / 3]  # windows of up to 3, shorter at the start
+    assert moving_average(values, 3) == pytest.approx(expected)
+    assert moving_average(values, 1) == pytest.approx(values)
+
+
+def test_loss_curves_draw_each_stage_raw_and_smoothed():
+    curves = {"denoise": (np.arange(1, 11), np.linspace(8, 1, 10)), "rag": (np.arange(1, 6), np.ones(5))}
+    fig, axes = plt.subplots(1, 2)
+    plot_loss_curves(axes, curves, window=4)
+    for ax, (steps, losses) in zip(axes, curves.values()):
+        raw, smooth = ax.lines
+        assert raw.get_ydata().tolist() == losses.tolist()
+        assert smooth.get_ydata() == pytest.approx(moving_average(losses, 4))
+        assert ax.get_xlabel() == "step" and ax.get_ylim()[0] == 0
+    assert axes[0].get_title().startswith("0 · denoise") and "RAG" in axes[1].get_title()
+    plt.close(fig)
+
+
+def test_posterior_change_pairs_before_and_after_bars(ax):
+    plot_posterior_change(ax, [0.5, 0.3, 0.2], [0.9, 0.05, 0.05], TITLES, "Vienna?")
+    assert bar_widths(ax) == pytest.approx([0.5, 0.3, 0.2, 0.9, 0.05, 0.05])
+    assert tick_texts(ax.get_yticklabels()) == TITLES and ax.get_xlim() == (0, 1)
+    assert len(ax.get_legend().get_texts()) == 2
+
+
+def test_eval_table_draws_a_bar_per_relation_and_system(ax):
+    by_relation = {"capital": {"sequence": 0.5, "token": 0.6, "closed_book": 0.0},
+                   "city_country": {"sequence": 0.8, "token": 0.7, "closed_book": 0.1}}
+    plot_eval_table(ax, by_relation, counts={"capital": 1, "city_country": 12})
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([0.5, 0.8, 0.6, 0.7, 0.0, 0.1])
+    assert tick_texts(ax.get_xticklabels()) == ["capital\n(1 question)", "city → country\n(12 questions)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["RAG-Sequence", "RAG-Token", "closed-book BART"]
+    assert ax.get_ylim() == (0, 1.25) and ax.get_yticks()[-1] == 1.0
+
+
+def test_results_vs_paper_puts_ours_and_the_papers_side_by_side(ax):
+    ours = [{"sequence": 0.8, "token": 0.75, "closed_book": 0.05}, {"sequence": 0.5, "token": 0.5}]
+    paper = [{"sequence": 0.445, "token": 0.441, "closed_book": 0.345}, {"sequence": 0.725, "token": 0.725}]
+    plot_results_vs_paper(ax, ["QA", "claims"], ours, paper, paper_names={"closed_book": "T5-11B (paper)"})
+    drawn = [p.get_height() for p in ax.patches if not np.isnan(p.get_height())]
+    assert len(drawn) == 10  # 2 rows × 3 systems × (ours, paper), minus closed-book on claims twice
+    hatched = [p for p in ax.patches if p.get_hatch() == "//" and not np.isnan(p.get_height())]
+    assert sorted(p.get_height() for p in hatched) == pytest.approx(sorted([0.445, 0.441, 0.345, 0.725, 0.725]))
+    assert tick_texts(ax.get_xticklabels()) == ["QA", "claims"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["RAG-Sequence (ours)", "RAG-Sequence (paper)", "RAG-Token (ours)", "RAG-Token (paper)",
+                      "closed-book BART (ours)", "T5-11B (paper)"]
+    assert "0.445" in {t.get_text() for t in ax.texts}  # the paper's figures keep their third digit
+
+
+def test_token_labels_strip_the_leading_space_and_show_a_bare_space():
+    class Spelling:
+        def decode(self, ids):
+            return {0: " This", 1: " ", 2: "</s>"}[ids[0]]
+    assert token_labels(Spelling(), torch.tensor([0, 1, 2])) == ["This", "␣", "</s>"]

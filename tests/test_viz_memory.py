@@ -1,0 +1,60 @@
+"""The memory views of notebook 6 draw what they are given: cells, points, lines, labels and limits."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from ragedu.viz import plot_hot_swap, plot_index_tradeoff, plot_truncation_log_p, plot_truncation_mass  # noqa: E402
+
+
+@pytest.fixture()
+def ax():
+    fig, ax = plt.subplots()
+    yield ax
+    plt.close(fig)
+
+
+def test_hot_swap_is_a_labelled_2x2_table(ax):
+    table = {"2000": {"2000": 0.7, "today": 0.1}, "today": {"2000": 0.05, "today": 0.9}}
+    plot_hot_swap(ax, table)
+    image = ax.images[0].get_array()
+    assert image.shape == (2, 2) and image[0, 1] == pytest.approx(0.1) and image[1, 1] == pytest.approx(0.9)
+    assert ax.images[0].get_clim() == (0, 1)
+    assert [t.get_text() for t in ax.texts] == ["70%", "10%", "5%", "90%"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["index of 2000", "index of today"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["gold answers\nof 2000", "gold answers\nof today"]
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+
+
+def test_index_tradeoff_has_one_labelled_point_per_kind(ax):
+    rows = [{"kind": "flat", "n": 1000, "bytes": 512_000, "recall_at_10": 1.0, "queries_per_s": 900.0},
+            {"kind": "hnsw", "n": 1000, "bytes": 780_000, "recall_at_10": 0.99, "queries_per_s": 5000.0},
+            {"kind": "ivfpq", "n": 1000, "bytes": 40_000, "recall_at_10": 0.7, "queries_per_s": 7000.0}]
+    plot_index_tradeoff(ax, rows)
+    assert len(ax.collections) == 3
+    assert [c.get_offsets()[0][0] for c in ax.collections] == [512.0, 780.0, 40.0]   # bytes per vector
+    assert [t.get_text().split("\n")[0] for t in ax.texts] == ["flat", "hnsw", "ivfpq"]
+    assert "7,000 queries/s" in ax.texts[2].get_text()
+    assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 1.15) and "1,000" in ax.get_title()
+    assert ax.get_xlim()[0] < 40 and ax.get_xlim()[1] > 780                      # every point inside
+
+
+def test_truncation_mass_is_one_line_on_a_probability_axis(ax):
+    plot_truncation_mass(ax, [1, 2, 3], [0.5, 0.8, 0.9], question="Q?")
+    lines = [l for l in ax.lines if l.get_linestyle() == "-"]
+    assert len(lines) == 1 and list(lines[0].get_ydata()) == [0.5, 0.8, 0.9]
+    assert ax.get_ylim() == (0, 1.05) and ax.get_xlim() == (1, 3)
+    assert "top-K" in ax.get_ylabel() and "Q?" in ax.get_title()
+
+
+def test_truncation_log_p_has_a_line_and_an_exact_level_per_variant(ax):
+    plot_truncation_log_p(ax, [1, 2], {"sequence": [-2.0, -1.5], "token": [-2.5, -1.0]},
+                          {"sequence": -1.2, "token": -0.9})
+    solid = [l for l in ax.lines if l.get_linestyle() == "-"]
+    dashed = [l for l in ax.lines if l.get_linestyle() == "--"]
+    assert len(solid) == 2 and len(dashed) == 2
+    assert [d.get_ydata()[0] for d in dashed] == [-1.2, -0.9]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "RAG-sequence, top-K", "RAG-sequence, all passages", "RAG-token, top-K", "RAG-token, all passages"]
+    assert ax.get_ylabel() == "log p(y | x)"
