@@ -36,8 +36,6 @@ Saving: `save_hf(model, path)` writes a Hugging Face RAG checkpoint with the mem
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +46,7 @@ from transformers import AutoTokenizer, DPRContextEncoder, PretrainedConfig, Rag
 from ragedu.corpus import Corpus, Passage, load_corpus, save_corpus
 from ragedu.generator import Generator
 from ragedu.model import RagModel
+from ragedu.pretrained import atomic_directory
 from ragedu.retriever import Retriever, build_index, encode_passages, load_index, save_index
 
 RAG_TYPES = ("rag",)                     # what `from_hf` loads
@@ -290,9 +289,7 @@ def save_hf(model: RagModel, path: str | Path) -> Path:
         raise ValueError("save_hf writes models loaded by from_hf; save ragedu's own models with "
                          "ragedu.pretrained.save")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_directory(path) as tmp:
         rag = RagTokenForGeneration(settings.rag_config, question_encoder=model.retriever.query_encoder,
                                     generator=model.generator.model)
         rag.generation_config.decoder_start_token_id = settings.decoder_prefix[0]
@@ -303,15 +300,4 @@ def save_hf(model: RagModel, path: str | Path) -> Path:
         model.generator.tokenizer.save_pretrained(tmp / "generator_tokenizer")
         save_corpus(model.retriever.corpus, tmp / "corpus.jsonl")
         save_index(model.retriever.index, tmp / "index.faiss")
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path

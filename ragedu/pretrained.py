@@ -18,6 +18,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -104,6 +105,27 @@ def _load_weights(module: nn.Module, path: Path) -> None:
         module.tie_weights()
 
 
+@contextmanager
+def atomic_directory(path: Path):
+    """Yield a temporary sibling of `path` to write into; on success it replaces `path` (the old directory is
+    removed only once the new one is complete), on any failure it is deleted and `path` is left as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            path.rename(old)
+            tmp.rename(path)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def save(model: RagModel, path: str | Path, encoder: EncoderConfig, generator: GeneratorConfig,
          closed_book: Generator | None = None, extra_files: dict[str, Path] | None = None) -> Path:
     """Write a model directory atomically: into a temporary sibling, then renamed over `path`."""
@@ -112,9 +134,7 @@ def save(model: RagModel, path: str | Path, encoder: EncoderConfig, generator: G
                          "directory holds only ragedu's own small models. Save it with ragedu.hf.save_hf(model, "
                          "path), a Hugging Face RAG checkpoint with corpus.jsonl and index.faiss beside it")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_directory(path) as tmp:
         corpus = model.retriever.corpus
         config = {
             "format": FORMAT, "encoder": asdict(encoder), "generator": asdict(generator),
@@ -135,17 +155,6 @@ def save(model: RagModel, path: str | Path, encoder: EncoderConfig, generator: G
         save_index(model.retriever.index, tmp / "index.faiss")
         for name, source in (extra_files or {}).items():
             shutil.copy(source, tmp / name)
-        if path.exists():  # swap: the old directory is removed only once the new one is complete
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 

@@ -35,7 +35,7 @@ from ragedu.marginalize import rag_log_likelihood
 from ragedu.model import RagModel
 from ragedu.pretrained import save, untied_tensors
 from ragedu.retriever import EncoderConfig, Retriever, embed, new_encoder, passage_text
-from ragedu.tasks import Example, load_task
+from ragedu.tasks import CLAIM_TEMPLATES, Example, load_task
 from ragedu.tokenizer import MASK, load_tokenizer, save_tokenizer, train_tokenizer
 
 STAGES = ("denoise", "retriever", "reader", "rag", "closed_book")
@@ -137,11 +137,15 @@ def invented_name(names: list[str], rng: random.Random) -> str:
 
 
 def invented_value(relation: str, value: str, names: list[str], rng: random.Random) -> str:
-    """A value of the same kind as `value` that no passage states: a new name, or a new number as long."""
+    """A value of the same kind as `value` but not it: an invented name (sometimes a real one, misplaced), or an
+    invented number as long."""
     if relation == "city_population":
         digits = sum(ch.isdigit() for ch in value)
         return f"{rng.randrange(10 ** (digits - 1), 10 ** digits):,}"
-    name = " ".join(invented_name(names, rng) for _ in range(rng.choice((1, 1, 1, 2))))
+    if rng.random() < 0.3:  # a real name in the wrong place: long ones ('Bosnia and Herzegovina') are copied whole
+        name = rng.choice([n for n in names if n != value])
+    else:
+        name = " ".join(invented_name(names, rng) for _ in range(rng.choice((1, 1, 2, 2, 3))))
     return name.lower() if relation == "currency" else name
 
 
@@ -156,11 +160,31 @@ def counterfactual(example: Example, titles: list[str], texts: list[str], names:
         return titles, texts, example.question, example.answer
     value = example.facts[example.relation]
     new = invented_value(example.relation, value, names, rng)
-    pattern = re.compile(rf"(?<![\w,.]){re.escape(value)}(?!\w|[,.]\d)")
+    swap = replacer(value, new)
+    question = swap(example.question)
+    if example.task == "claims" and example.answer == "refutes":
+        # The claim's wrong value is invented too: were it left real, 'an invented name in the claim' would
+        # mean 'supports', and the generator would learn that instead of comparing claim and passage.
+        question = replacer(stated_value(example), invented_value(example.relation, value, names, rng))(question)
+    return [swap(t) for t in titles], [swap(t) for t in texts], question, swap(example.answer)
 
-    def swap(s: str) -> str:
-        return pattern.sub(lambda _: new, s)
-    return [swap(t) for t in titles], [swap(t) for t in texts], swap(example.question), swap(example.answer)
+
+def replacer(value: str, new: str):
+    """A function replacing every whole-word mention of `value` by `new` (as `tasks.mentions` finds them)."""
+    pattern = re.compile(rf"(?<![\w,.]){re.escape(value)}(?!\w|[,.]\d)")
+    return lambda s: pattern.sub(lambda _: new, s)
+
+
+def stated_value(claim: Example) -> str:
+    """The value a claim states, read back through its template: 'Kenya lies in Europe.' -> 'Europe'."""
+    for template in CLAIM_TEMPLATES[claim.relation]:
+        parts = re.split(r"(\{\w+\})", template)
+        pattern = "".join("(?P<value>.+)" if p == "{value}" else ".+?" if p.startswith("{") else re.escape(p)
+                          for p in parts if p)
+        match = re.fullmatch(pattern, claim.question, flags=re.IGNORECASE)
+        if match:
+            return match["value"]
+    raise ValueError(f"claim {claim.id!r} matches none of the templates of {claim.relation!r}")
 
 
 def mask_spans(ids: list[int], mask_id: int, ratio: float, rng: random.Random) -> list[int]:

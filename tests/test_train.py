@@ -9,7 +9,7 @@ import ragedu
 from ragedu.corpus import Corpus, load_corpus
 from ragedu.tasks import load_task
 from ragedu.train import (Checkpointer, StageConfig, TrainConfig, counterfactual, invented_value, mask_spans,
-                          rag_loss, run_stage, train, training_names)
+                          rag_loss, run_stage, stated_value, train, training_names)
 
 
 @pytest.fixture(scope="module")
@@ -143,9 +143,16 @@ def test_counterfactual_replaces_the_fact_everywhere(task, relation, names):
         assert new in texts[0] and new != value
         if task == "qa":
             assert answer == new and gold.text.replace(value, new) == texts[0]
-        else:  # a claim keeps its label: a supported claim now states the invented value, a refuted one is unchanged
+        else:  # a claim keeps its label; a supported claim states the passage's new value, a refuted one another
             assert answer == e.answer
             assert (new in question) == (e.answer == "supports")
+            assert stated_value(e) not in question
+
+
+def test_stated_value_reads_every_claim_back():
+    for e in load_task("claims", "train") + load_task("claims", "dev"):
+        stated = stated_value(e).removeprefix("the ")
+        assert (stated == e.facts[e.relation]) == (e.answer == "supports"), e.question
 
 
 def test_counterfactual_leaves_continents_and_clues_alone(names):
