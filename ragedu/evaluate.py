@@ -52,7 +52,7 @@ def answer_questions(model: RagModel, questions: list[str], k: int, decoding: di
 def closed_book_answers(generator: Generator, questions: list[str], num_beams: int = 1, max_len: int = 20):
     """The baseline reads the question alone: one 'passage' with p(z|x) = 1."""
     ids, mask = generator.question_inputs(questions)  # (B, 1, L)
-    log_p_z = torch.zeros(len(questions), 1)
+    log_p_z = torch.zeros(len(questions), 1, device=ids.device)
     return rag_token_decode(generator, log_p_z, ids, mask, num_beams=num_beams, max_len=max_len).answers
 
 

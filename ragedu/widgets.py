@@ -67,7 +67,8 @@ def rag_sequence_at_k(trace: RagSequenceTrace, scores: torch.Tensor, k: int, mod
     trace.log_p_y_given_z (H, K_max) holds every p_θ(y|x,z); scores (K_max,) are d(z)ᵀq(x)."""
     if mode not in MODES:
         raise ValueError(f"unknown RAG-Sequence decoding mode {mode!r}; choose one of {MODES}")
-    beam = torch.tensor([[s == "beam" for s in row[:k]] for row in trace.source], dtype=torch.bool)  # (H, K)
+    beam = torch.tensor([[s == "beam" for s in row[:k]] for row in trace.source], dtype=torch.bool,
+                        device=scores.device)                              # (H, K) found by z's own beams
     in_y = beam.any(dim=-1)                                                # (H,) y ∈ Y_K: some z ≤ K found it
     log_p_z = scores[:k].log_softmax(dim=-1)                               # (K,) renormalised over the top K
     log_p_y_given_z = trace.log_p_y_given_z[:, :k]                         # (H, K)
@@ -160,7 +161,7 @@ class ExplorerState:
             passages = top_k(self.retrieved(question), k)
             context_ids, context_mask = self.model.generator.context_inputs(passages.titles, passages.texts,
                                                                             passages.questions)
-            y = torch.tensor([ids])                                        # (1, T)
+            y = torch.tensor([ids], device=context_ids.device)                # (1, T)
             with torch.no_grad():
                 log_p_yi = self.model.generator.log_p_yi(context_ids, context_mask, y, torch.ones_like(y))  # (1, K, T)
             posterior = token_posterior if variant == "token" else sequence_posterior

@@ -64,6 +64,16 @@ def test_retrieval_scoring_decoding_and_traces_build_tensors_on_the_models_devic
     assert watch.undevised == [], sorted(set(watch.undevised))
 
 
+def test_the_closed_book_baseline_and_the_explorer_build_tensors_on_the_models_device(toy_rag):
+    from ragedu.evaluate import closed_book_answers
+    from ragedu.widgets import ExplorerState
+
+    with torch.no_grad(), FactoryWatch() as watch:
+        closed_book_answers(toy_rag.generator, Q, max_len=5)
+        ExplorerState(toy_rag, k_max=3, max_len=5).view(Q[0], k=2, variant="sequence", num_beams=2)
+    assert watch.undevised == [], sorted(set(watch.undevised))
+
+
 class EncoderOn(torch.nn.Module):
     """An encoder whose weights are on `device` and which refuses inputs from elsewhere, as a GPU model does.
     (Hugging Face's BERT cannot run on 'meta': its masks read values.)"""
