@@ -15,9 +15,8 @@ import random
 import torch
 
 import ragedu
-from ragedu.evaluate import LABELS
 from ragedu.generator import Generator
-from ragedu.tasks import load_task
+from ragedu.tasks import LABELS, load_task
 from ragedu.train import TrainConfig, reader_loss, training_examples
 
 

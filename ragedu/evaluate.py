@@ -19,9 +19,7 @@ from ragedu.generator import Generator
 from ragedu.marginalize import rag_sequence_log_likelihood, rag_token_log_likelihood
 from ragedu.model import RagModel
 from ragedu.retriever import Retrieved
-from ragedu.tasks import Example, load_task
-
-LABELS = ("supports", "refutes")
+from ragedu.tasks import LABELS, Example, load_task
 
 
 def normalize_answer(s: str) -> str:

@@ -73,9 +73,14 @@ def split_of_countries(codes: list[str]) -> dict[str, str]:
             for i, code in enumerate(codes)}
 
 
+def mention_pattern(value: str) -> re.Pattern:
+    """The value as a whole word or number: '500' is not in '1,500', 'Male' is not in 'Malel'."""
+    return re.compile(rf"(?<![\w,.]){re.escape(value)}(?!\w|[,.]\d)")
+
+
 def mentions(text: str, value: str) -> bool:
-    """Does the text state this value as a whole word or number? ('500' is not in '1,500'.)"""
-    return re.search(rf"(?<![\w,.]){re.escape(value)}(?!\w|[,.]\d)", text) is not None
+    """Does the text state this value as a whole word or number?"""
+    return mention_pattern(value).search(text) is not None
 
 
 def pick(templates: tuple[str, ...], example_id: str) -> str:

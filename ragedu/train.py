@@ -37,7 +37,7 @@ from ragedu.marginalize import rag_log_likelihood
 from ragedu.model import RagModel
 from ragedu.pretrained import save, untied_tensors
 from ragedu.retriever import EncoderConfig, Retriever, embed, new_encoder, passage_text
-from ragedu.tasks import CLAIM_TEMPLATES, Example, load_task
+from ragedu.tasks import CLAIM_TEMPLATES, Example, load_task, mention_pattern
 from ragedu.tokenizer import MASK, load_tokenizer, save_tokenizer, train_tokenizer
 
 STAGES = ("denoise", "retriever", "reader", "rag", "closed_book")
@@ -78,7 +78,7 @@ class TrainConfig:
     reader: StageConfig = field(default_factory=lambda: StageConfig(800, 32, 3e-4))
     rag: StageConfig = field(default_factory=lambda: StageConfig(300, 16, 1e-4))
     closed_book: StageConfig = field(default_factory=lambda: StageConfig(700, 32, 3e-4))
-    counterfactual: float = 0.5      # share of reader examples whose fact is replaced by an invented value
+    counterfactual: float = 0.5      # share of reader and RAG examples whose fact is replaced by an invented one
     checkpoint_every: int = 200
 
     @classmethod
@@ -176,8 +176,17 @@ def counterfactual(example: Example, titles: list[str], texts: list[str], names:
 
 def replacer(value: str, new: str):
     """A function replacing every whole-word mention of `value` by `new` (as `tasks.mentions` finds them)."""
-    pattern = re.compile(rf"(?<![\w,.]){re.escape(value)}(?!\w|[,.]\d)")
+    pattern = mention_pattern(value)
     return lambda s: pattern.sub(lambda _: new, s)
+
+
+def read_maybe_counterfactual(example: Example, titles: list[str], texts: list[str], names: list[str],
+                              share: float, rng: random.Random):
+    """With probability `share` the example's counterfactual, else the example as it is
+    -> (titles, texts, question, answer)"""
+    if rng.random() < share:
+        return counterfactual(example, titles, texts, names, rng)
+    return titles, texts, example.question, example.answer
 
 
 def stated_value(claim: Example) -> str:
@@ -372,8 +381,7 @@ def reader_loss(generator: Generator, corpus: Corpus, examples, cfg: TrainConfig
         rows = []
         for e in sample_examples(grouped, cfg.task_weights, batch, rng):
             gold = corpus[corpus.row(e.gold_ids[0])]
-            rows.append(counterfactual(e, [gold.title], [gold.text], names, rng) if rng.random() < cfg.counterfactual
-                        else ([gold.title], [gold.text], e.question, e.answer))
+            rows.append(read_maybe_counterfactual(e, [gold.title], [gold.text], names, cfg.counterfactual, rng))
         titles, texts, questions, answers = map(list, zip(*rows))
         ids, mask = generator.context_inputs(titles, texts, questions)
         y, y_mask = generator.targets(answers)
@@ -390,8 +398,7 @@ def rag_loss(model: RagModel, examples, cfg: TrainConfig):
     def loss(rng: random.Random, batch: int) -> torch.Tensor:
         chosen = sample_examples(grouped, cfg.task_weights, batch, rng)
         retrieved = model.retriever.retrieve([e.question for e in chosen], cfg.k)
-        rows = [counterfactual(e, titles, texts, names, rng) if rng.random() < cfg.counterfactual
-                else (titles, texts, e.question, e.answer)
+        rows = [read_maybe_counterfactual(e, titles, texts, names, cfg.counterfactual, rng)
                 for e, titles, texts in zip(chosen, retrieved.titles, retrieved.texts)]
         titles, texts, questions, answers = map(list, zip(*rows))
         read = dataclasses.replace(retrieved, titles=titles, texts=texts, questions=questions)
