@@ -1,6 +1,6 @@
 """Can the shipped generator learn claim verification when it reads the gold passage? A probe, not a stage.
 
-    python benchmarks/claims_probe.py [--json] [--steps 600] [--counterfactual 1.0]
+    python benchmarks/claims_probe.py [--json] [--steps 600] [--counterfactual 1.0] [--model DIR]
 
 Fine-tunes a copy of the shipped generator on training claims alone (the reader's loss, gold passage, the given
 share of counterfactual examples) and prints, every 100 steps, the training loss and the accuracy on 200 dev
@@ -17,21 +17,34 @@ import torch
 import ragedu
 from ragedu.generator import Generator
 from ragedu.tasks import LABELS, load_task
-from ragedu.train import TrainConfig, reader_loss, training_examples
+from ragedu.train import TrainConfig, claim_pair, claim_values, reader_loss, training_examples, training_names
 
 
 @torch.no_grad()
-def gold_passage_accuracy(generator: Generator, corpus, claims) -> float:
-    """Share of claims whose label token is likelier, reading the gold passage alone."""
-    gold = [corpus[corpus.row(e.gold_ids[0])] for e in claims]
-    ids, mask = generator.context_inputs([[p.title] for p in gold], [[p.text] for p in gold],
-                                         [e.question for e in claims])
+def accuracy(generator: Generator, rows: list[tuple]) -> float:
+    """Share of (titles, texts, claim, label) rows whose label token is likelier, reading those passages."""
+    titles, texts, claims, labels = map(list, zip(*rows))
+    ids, mask = generator.context_inputs(titles, texts, claims)
     scores = []
     for label in LABELS:
         y, y_mask = generator.targets([label] * len(claims))
         scores.append(generator.log_p_yi(ids, mask, y, y_mask)[:, 0, 0])  # (B,) the label token
     predicted = torch.stack(scores, -1).argmax(-1).tolist()
-    return round(sum(LABELS[p] == e.answer for p, e in zip(predicted, claims)) / len(claims), 3)
+    return round(sum(LABELS[p] == label for p, label in zip(predicted, labels)) / len(rows), 3)
+
+
+def gold_rows(corpus, claims) -> list[tuple]:
+    """Each dev claim as it is, with its gold passage."""
+    gold = [corpus[corpus.row(e.gold_ids[0])] for e in claims]
+    return [([p.title], [p.text], e.question, e.answer) for p, e in zip(gold, claims)]
+
+
+def counterfactual_rows(corpus, claims, names, values) -> list[tuple]:
+    """Each dev claim as training makes them (`claim_pair` with every passage value invented): does what the
+    generator learnt on training entities work on unseen ones when the names are invented?"""
+    rng = random.Random(0)
+    return [row for e in claims for p in [corpus[corpus.row(e.gold_ids[0])]]
+            for row in claim_pair(e, [p.title], [p.text], names, values, 1.0, rng)]
 
 
 def main() -> None:
@@ -40,17 +53,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--counterfactual", type=float, default=1.0)
     parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--model", help="a model directory (default: the shipped model)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    model = ragedu.load_default()
+    model = ragedu.load(args.model) if args.model else ragedu.load_default()
     corpus = model.retriever.corpus
     generator = Generator(copy.deepcopy(model.generator.model), model.generator.tokenizer)
     dev = random.Random(0).sample(load_task("claims", "dev"), 200)
-    loss_fn = reader_loss(generator, corpus, training_examples(),
+    train = training_examples()
+    real, invented = gold_rows(corpus, dev), counterfactual_rows(corpus, dev, training_names(train), claim_values(train))
+    loss_fn = reader_loss(generator, corpus, train,
                           TrainConfig(task_weights={"claims": 1.0}, counterfactual=args.counterfactual))
     optimizer = torch.optim.AdamW(generator.model.parameters(), lr=args.lr)
     generator.model.eval()
-    rows = [{"step": 0, "dev_accuracy": gold_passage_accuracy(generator, corpus, dev)}]
+    rows = [{"step": 0, "dev_accuracy": accuracy(generator, real), "dev_invented_accuracy": accuracy(generator, invented)}]
     losses = []
     for step in range(args.steps):
         generator.model.train()
@@ -62,7 +78,7 @@ def main() -> None:
         if (step + 1) % 100 == 0:
             generator.model.eval()
             rows.append({"step": step + 1, "train_loss_last_100": round(sum(losses[-100:]) / 100, 3),
-                         "dev_accuracy": gold_passage_accuracy(generator, corpus, dev)})
+                         "dev_accuracy": accuracy(generator, real), "dev_invented_accuracy": accuracy(generator, invented)})
             if not args.json:
                 print(json.dumps(rows[-1]), flush=True)
     if args.json:

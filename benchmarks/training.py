@@ -7,13 +7,15 @@ stage; the goal is the whole recipe in under 15 minutes on 2 cores.
 """
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")  # as `ragedu train` runs (see ragedu/__init__.py)
+import torch  # noqa: E402
 
-from ragedu.train import TrainConfig, train
+from ragedu.train import TrainConfig, train  # noqa: E402
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from ragedu.corpus import Corpus, load_corpus
+from ragedu.geonames import CONTINENTS, sentence, the
 from ragedu.generator import Generator, GeneratorConfig, new_bart
 from ragedu.marginalize import rag_log_likelihood
 from ragedu.model import RagModel
@@ -52,7 +53,7 @@ class StageConfig:
 
 @dataclass
 class TrainConfig:
-    """The whole recipe; the defaults make the shipped model (about 25 minutes on 2 cores).
+    """The whole recipe; the defaults make the shipped model (about 19 minutes on 2 cores).
 
     Measured on this corpus: after 700 denoising steps the generator memorised training answers (RAG got
     unseen capitals right 0.00 on dev; even given the gold passage it named training countries' capitals);
@@ -62,6 +63,9 @@ class TrainConfig:
     0.58 after 1,500. Counterfactual examples (half the reader's and RAG's examples read a passage whose fact
     is replaced by an invented value) take that shortcut away: with them unseen capitals went from 0.56 to
     0.72-0.81 on test (two runs), and the 2000 memory's matched hot-swap cell from 0.50 to 0.64-0.71.
+    Inventing the passage's other facts too (its capital and currency, or its country and population) takes away
+    the next shortcut, 'copy the one strange name'. With that, claims in pairs, 1,400 reader steps and a share
+    of 0.75, dev exact match went from 0.667 to 0.746 (the README lists each step).
     """
 
     seed: int = 0
@@ -75,10 +79,11 @@ class TrainConfig:
     task_weights: dict = field(default_factory=lambda: {"qa": 0.6, "claims": 0.25, "clues": 0.15})
     denoise: StageConfig = field(default_factory=lambda: StageConfig(2000, 32, 5e-4))
     retriever: StageConfig = field(default_factory=lambda: StageConfig(800, 64, 2e-3))
-    reader: StageConfig = field(default_factory=lambda: StageConfig(800, 32, 3e-4))
+    reader: StageConfig = field(default_factory=lambda: StageConfig(1400, 32, 3e-4))
     rag: StageConfig = field(default_factory=lambda: StageConfig(300, 16, 1e-4))
     closed_book: StageConfig = field(default_factory=lambda: StageConfig(700, 32, 3e-4))
-    counterfactual: float = 0.5      # share of reader and RAG examples whose fact is replaced by an invented one
+    counterfactual: float = 0.75     # share of reader and RAG examples whose facts are replaced by invented ones
+    claim_pairs: bool = True         # the reader reads each training claim twice: stating the passage's value, and not
     checkpoint_every: int = 200
 
     @classmethod
@@ -154,24 +159,44 @@ def invented_value(relation: str, value: str, names: list[str], rng: random.Rand
     return name.lower() if relation == "currency" else name
 
 
-def counterfactual(example: Example, titles: list[str], texts: list[str], names: list[str], rng: random.Random):
+def counterfactual(example: Example, titles: list[str], texts: list[str], names: list[str], rng: random.Random,
+                   others: dict[str, str] | None = None):
     """The example with its fact's value replaced, in the passages, the input and the target, by an invented one.
 
     A generator trained on real facts alone can answer from memory; on a passage that says the capital of
     Kenya is 'Naipala' it can only be right by reading. (Longpre et al. 2021 train on such entity
-    substitutions for the same reason.)    -> (titles, texts, question, answer)
+    substitutions for the same reason.) `others`, the passage's other facts (relation -> value, see
+    `passage_facts`), are invented too: were the asked value the passage's only strange name, 'copy the
+    strange name' would answer every question, whichever relation it asks about.
+        -> (titles, texts, question, answer)
     """
     if example.relation not in SUBSTITUTABLE or example.task == "clues":
         return titles, texts, example.question, example.answer
     value = example.facts[example.relation]
     new = invented_value(example.relation, value, names, rng)
-    swap = replacer(value, new)
+    swaps = [replacer(value, new)] + [replacer(v, invented_value(r, v, names, rng))
+                                      for r, v in sorted((others or {}).items())
+                                      if r != example.relation and v not in value and value not in v]
+
+    def swap(s: str) -> str:
+        for one in swaps:
+            s = one(s)
+        return s
     question = swap(example.question)
     if example.task == "claims" and example.answer == "refutes":
         # The claim's wrong value is invented too: were it left real, 'an invented name in the claim' would
         # mean 'supports', and the generator would learn that instead of comparing claim and passage.
         question = replacer(stated_value(example), invented_value(example.relation, value, names, rng))(question)
     return [swap(t) for t in titles], [swap(t) for t in texts], question, swap(example.answer)
+
+
+def passage_facts(examples: dict[str, list[Example]]) -> dict[str, dict[str, str]]:
+    """passage id -> the facts training questions read in it: {'capital': 'Nairobi', 'currency': 'shilling'}"""
+    facts: dict[str, dict[str, str]] = {}
+    for e in examples.get("qa", []):
+        if e.relation in SUBSTITUTABLE and e.relation != "city_by_population":  # not the city's own name
+            facts.setdefault(e.gold_ids[0], {})[e.relation] = e.facts[e.relation]
+    return facts
 
 
 def replacer(value: str, new: str):
@@ -181,24 +206,67 @@ def replacer(value: str, new: str):
 
 
 def read_maybe_counterfactual(example: Example, titles: list[str], texts: list[str], names: list[str],
-                              share: float, rng: random.Random):
+                              share: float, rng: random.Random, others: dict[str, str] | None = None):
     """With probability `share` the example's counterfactual, else the example as it is
     -> (titles, texts, question, answer)"""
     if rng.random() < share:
-        return counterfactual(example, titles, texts, names, rng)
+        return counterfactual(example, titles, texts, names, rng, others)
     return titles, texts, example.question, example.answer
 
 
 def stated_value(claim: Example) -> str:
     """The value a claim states, read back through its template: 'Kenya lies in Europe.' -> 'Europe'."""
+    return _stated(claim)["value"]
+
+
+def _stated(claim: Example) -> re.Match:
     for template in CLAIM_TEMPLATES[claim.relation]:
         parts = re.split(r"(\{\w+\})", template)
         pattern = "".join("(?P<value>.+)" if p == "{value}" else ".+?" if p.startswith("{") else re.escape(p)
                           for p in parts if p)
         match = re.fullmatch(pattern, claim.question, flags=re.IGNORECASE)
         if match:
-            return match["value"]
+            return match
     raise ValueError(f"claim {claim.id!r} matches none of the templates of {claim.relation!r}")
+
+
+def claim_pair(claim: Example, titles: list[str], texts: list[str], names: list[str], values: dict[str, list[str]],
+               share: float, rng: random.Random) -> list[tuple]:
+    """The claim twice about the same passages: stating the passage's value ('supports') and another value
+    ('refutes'). The two inputs differ in the value alone, so neither what the generator remembers about the
+    entity nor the phrasing can tell the labels apart; only comparing the value with the passage can. With
+    probability `share` the passage's value is itself replaced by an invented one, as in `counterfactual` (a
+    continent by another real one), and the wrong value is invented alike; otherwise the wrong value is another
+    real one from `values` (relation -> the training values, see `claim_values`).
+        -> [(titles, texts, claim, "supports"), (titles, texts, claim, "refutes")]
+    """
+    true = claim.facts[claim.relation]
+    value, swap, invented = true, str, rng.random() < share and claim.relation in SUBSTITUTABLE
+    if invented:
+        value = invented_value(claim.relation, true, names, rng)
+        swap = replacer(true, value)
+    elif rng.random() < share:  # a continent: another real one
+        value = rng.choice([v for v in values[claim.relation] if v != true])
+        swap = replacer(true, value)
+    titles, texts = [swap(t) for t in titles], [swap(t) for t in texts]
+    wrong = value   # drawn as the passage's value was, so that what kind of name it is says nothing
+    while wrong == value or any(mention_pattern(wrong).search(t) for t in titles + texts):
+        wrong = invented_value(claim.relation, value, names, rng) if invented else rng.choice(values[claim.relation])
+    match, q = _stated(claim), claim.question
+
+    def stating(v: str) -> str:
+        v = the(v) if claim.relation == "city_country" else v
+        return sentence(swap(q[:match.start("value")]) + v + swap(q[match.end("value"):]))
+    return [(titles, texts, stating(value), "supports"), (titles, texts, stating(wrong), "refutes")]
+
+
+def claim_values(examples: dict[str, list[Example]]) -> dict[str, list[str]]:
+    """relation -> the values training claims may state: every continent, and the training facts' values."""
+    values = {"continent": sorted(CONTINENTS.values())}
+    for e in examples.get("claims", []):
+        if e.relation != "continent":
+            values.setdefault(e.relation, set()).add(e.facts[e.relation])
+    return {relation: sorted(v) for relation, v in values.items()}
 
 
 def mask_spans(ids: list[int], mask_id: int, ratio: float, rng: random.Random) -> list[int]:
@@ -375,17 +443,21 @@ def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[
 def reader_loss(generator: Generator, corpus: Corpus, examples, cfg: TrainConfig):
     """Stage 2: −log p_θ(y | x, gold passage), the generator alone reading the right passage."""
     grouped = by_relation(examples)
-    names = training_names(examples)
+    names, values, facts = training_names(examples), claim_values(examples), passage_facts(examples)
 
     def loss(rng: random.Random, batch: int) -> torch.Tensor:
         rows = []
         for e in sample_examples(grouped, cfg.task_weights, batch, rng):
             gold = corpus[corpus.row(e.gold_ids[0])]
-            rows.append(read_maybe_counterfactual(e, [gold.title], [gold.text], names, cfg.counterfactual, rng))
+            if e.task == "claims" and cfg.claim_pairs:
+                rows += claim_pair(e, [gold.title], [gold.text], names, values, cfg.counterfactual, rng)
+            else:
+                rows.append(read_maybe_counterfactual(e, [gold.title], [gold.text], names, cfg.counterfactual, rng,
+                                                      facts.get(gold.id)))
         titles, texts, questions, answers = map(list, zip(*rows))
         ids, mask = generator.context_inputs(titles, texts, questions)
         y, y_mask = generator.targets(answers)
-        return -generator.log_p_yi(ids, mask, y, y_mask).sum() / batch
+        return -generator.log_p_yi(ids, mask, y, y_mask).sum() / len(rows)
     return loss
 
 
@@ -393,12 +465,12 @@ def rag_loss(model: RagModel, examples, cfg: TrainConfig):
     """Stage 3: −log p(y|x), marginalised over the top-K passages; 'both' averages the two models."""
     variants = ("sequence", "token") if cfg.variant == "both" else (cfg.variant,)
     grouped = by_relation(examples)
-    names = training_names(examples)
+    names, facts = training_names(examples), passage_facts(examples)
 
     def loss(rng: random.Random, batch: int) -> torch.Tensor:
         chosen = sample_examples(grouped, cfg.task_weights, batch, rng)
         retrieved = model.retriever.retrieve([e.question for e in chosen], cfg.k)
-        rows = [read_maybe_counterfactual(e, titles, texts, names, cfg.counterfactual, rng)
+        rows = [read_maybe_counterfactual(e, titles, texts, names, cfg.counterfactual, rng, facts.get(e.gold_ids[0]))
                 for e, titles, texts in zip(chosen, retrieved.titles, retrieved.texts)]
         titles, texts, questions, answers = map(list, zip(*rows))
         read = dataclasses.replace(retrieved, titles=titles, texts=texts, questions=questions)

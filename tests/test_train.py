@@ -8,8 +8,10 @@ import torch
 import ragedu
 from ragedu.corpus import Corpus, load_corpus
 from ragedu.tasks import load_task
-from ragedu.train import (Checkpointer, StageConfig, TrainConfig, counterfactual, invented_value, mask_spans,
-                          rag_loss, run_stage, stated_value, train, training_names)
+from ragedu.tasks import Example, mentions
+from ragedu.train import (Checkpointer, StageConfig, TrainConfig, claim_pair, claim_values, counterfactual,
+                          invented_value, mask_spans, passage_facts, rag_loss, run_stage, stated_value, train,
+                          training_names)
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +157,22 @@ def test_stated_value_reads_every_claim_back():
         assert (stated == e.facts[e.relation]) == (e.answer == "supports"), e.question
 
 
+def test_counterfactual_invents_the_passages_other_facts_too(names):
+    """Else the asked value would be the passage's one strange name, and copying it would answer anything."""
+    corpus, examples = load_corpus(), {"qa": load_task("qa", "train")}
+    facts = passage_facts(examples)
+    assert facts["country-KE"] == {"capital": "Nairobi", "currency": "shilling"}
+    for e in examples["qa"][:200]:
+        gold = corpus[corpus.row(e.gold_ids[0])]
+        titles, texts, question, answer = counterfactual(e, [gold.title], [gold.text], names, random.Random(e.id),
+                                                         facts[gold.id])
+        if e.relation == "continent":
+            continue
+        assert mentions(texts[0], answer) and answer != e.answer
+        for relation, value in facts[gold.id].items():
+            assert not mentions(texts[0], value), (relation, value, texts[0])
+
+
 def test_counterfactual_leaves_continents_and_clues_alone(names):
     for e in (by_id("qa", "qa-continent-AF"), by_id("clues", "clues-AF")):
         assert counterfactual(e, ["t"], ["x"], names, random.Random(0)) == (["t"], ["x"], e.question, e.answer)
@@ -165,3 +183,36 @@ def test_invented_populations_keep_their_length(names):
     for _ in range(50):
         new = invented_value("city_population", "4,434,550", names, rng)
         assert len(new) == len("4,434,550") and new.replace(",", "").isdigit()
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_claim_pair_differs_in_the_stated_value_alone(share, names):
+    corpus, claims = load_corpus(), load_task("claims", "train")
+    values = claim_values({"claims": claims})
+    rng = random.Random(0)
+    for e in [e for r in ("capital", "currency", "continent", "city_country")
+              for e in [c for c in claims if c.relation == r][:25]]:
+        gold = corpus[corpus.row(e.gold_ids[0])]
+        pair = claim_pair(e, [gold.title], [gold.text], names, values, share, rng)
+        assert [label for *_, label in pair] == ["supports", "refutes"]
+        assert pair[0][:2] == pair[1][:2]                           # the same passage under both claims
+        (titles, texts, _, _) = pair[0]
+        true = e.facts[e.relation]
+        assert mentions(texts[0], true) == (share == 0.0), texts[0]  # share 1: the passage states another value
+        read = [stated_value(Example(e.id, "claims", e.relation, claim, label, e.entity, e.gold_ids, e.facts))
+                for _, _, claim, label in pair]
+        assert mentions(texts[0], read[0].removeprefix("the ")), (read, texts[0])   # supports: the passage's value
+        assert not mentions(texts[0], read[1].removeprefix("the ")), (read, texts[0])  # refutes: another one
+        strip = [claim.replace(v, "") for (_, _, claim, _), v in zip(pair, read)]
+        assert strip[0] == strip[1], pair                          # nothing else tells the two claims apart
+
+
+def test_the_shipped_model_was_trained_by_the_default_recipe():
+    """`ragedu train` with no config rebuilds data/model: its recorded recipe is today's TrainConfig()."""
+    from dataclasses import asdict
+
+    from ragedu.pretrained import DEFAULT_MODEL_DIR
+    shipped = json.loads((DEFAULT_MODEL_DIR / "train_config.json").read_text())
+    default = asdict(TrainConfig())
+    default["vocab_size"] = shipped["vocab_size"]  # the tokenizer trainer may stop short of the asked size
+    assert shipped == default
