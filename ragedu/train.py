@@ -235,23 +235,29 @@ def claim_pair(claim: Example, titles: list[str], texts: list[str], names: list[
     """The claim twice about the same passages: stating the passage's value ('supports') and another value
     ('refutes'). The two inputs differ in the value alone, so neither what the generator remembers about the
     entity nor the phrasing can tell the labels apart; only comparing the value with the passage can. With
-    probability `share` the passage's value is itself replaced by an invented one, as in `counterfactual` (a
-    continent by another real one), and the wrong value is invented alike; otherwise the wrong value is another
-    real one from `values` (relation -> the training values, see `claim_values`).
+    probability `share` the passage's value is replaced by an invented one, as in `counterfactual`, and the wrong
+    value is invented alike; failing that, with probability `share` again, by another real value (for a continent
+    this is the only way), and the wrong value is another real one from `values` (relation -> the training values,
+    see `claim_values`), or an invented one when there is none left.
         -> [(titles, texts, claim, "supports"), (titles, texts, claim, "refutes")]
     """
     true = claim.facts[claim.relation]
     value, swap, invented = true, str, rng.random() < share and claim.relation in SUBSTITUTABLE
+    real = values.get(claim.relation, [])
     if invented:
         value = invented_value(claim.relation, true, names, rng)
         swap = replacer(true, value)
-    elif rng.random() < share:  # a continent: another real one
-        value = rng.choice([v for v in values[claim.relation] if v != true])
+    elif rng.random() < share and any(v != true for v in real):
+        value = rng.choice([v for v in real if v != true])
         swap = replacer(true, value)
     titles, texts = [swap(t) for t in titles], [swap(t) for t in texts]
+
+    def stated_by_passage(v: str) -> bool:
+        return v == value or any(mention_pattern(v).search(t) for t in titles + texts)
+    invent_wrong = invented or all(stated_by_passage(v) for v in real)   # no real value is left to state
     wrong = value   # drawn as the passage's value was, so that what kind of name it is says nothing
-    while wrong == value or any(mention_pattern(wrong).search(t) for t in titles + texts):
-        wrong = invented_value(claim.relation, value, names, rng) if invented else rng.choice(values[claim.relation])
+    while stated_by_passage(wrong):
+        wrong = invented_value(claim.relation, value, names, rng) if invent_wrong else rng.choice(real)
     match, q = _stated(claim), claim.question
 
     def stating(v: str) -> str:
