@@ -7,7 +7,7 @@ import sys
 # processes and loading + the first answer took 6.7 s instead of 0.45 s (benchmarks/startup.py). Same threads,
 # same results; a value you set yourself wins, and it has no effect if torch was imported first.
 # `ragedu train` is the exception: its ops come back to back for minutes, and waking sleeping threads costs more
-# than it saves (benchmarks/omp_policy.py: 5.8 denoising steps/s active, 4.7 passive, on 2 idle cores).
+# than it saves (benchmarks/omp_policy.py: 5.8 denoising steps/s active, 4.7 passive, on 2 cores).
 _TRAINING = sys.argv[1:2] == ["train"] and os.path.basename(sys.argv[0]) in ("ragedu", "-m")
 os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE" if _TRAINING else "PASSIVE")
 

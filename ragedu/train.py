@@ -32,8 +32,8 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from ragedu.corpus import Corpus, load_corpus
-from ragedu.geonames import CONTINENTS, sentence, the
 from ragedu.generator import Generator, GeneratorConfig, new_bart
+from ragedu.geonames import CONTINENTS, sentence, the
 from ragedu.marginalize import rag_log_likelihood
 from ragedu.model import RagModel
 from ragedu.pretrained import save, untied_tensors

@@ -7,8 +7,7 @@ import torch
 
 import ragedu
 from ragedu.corpus import Corpus, load_corpus
-from ragedu.tasks import load_task
-from ragedu.tasks import Example, mentions
+from ragedu.tasks import Example, load_task, mentions
 from ragedu.train import (Checkpointer, StageConfig, TrainConfig, claim_pair, claim_values, counterfactual,
                           invented_value, mask_spans, passage_facts, rag_loss, run_stage, stated_value, train,
                           training_names)
@@ -164,8 +163,7 @@ def test_counterfactual_invents_the_passages_other_facts_too(names):
     assert facts["country-KE"] == {"capital": "Nairobi", "currency": "shilling"}
     for e in examples["qa"][:200]:
         gold = corpus[corpus.row(e.gold_ids[0])]
-        titles, texts, question, answer = counterfactual(e, [gold.title], [gold.text], names, random.Random(e.id),
-                                                         facts[gold.id])
+        _, texts, _, answer = counterfactual(e, [gold.title], [gold.text], names, random.Random(e.id), facts[gold.id])
         if e.relation == "continent":
             continue
         assert mentions(texts[0], answer) and answer != e.answer
@@ -196,7 +194,7 @@ def test_claim_pair_differs_in_the_stated_value_alone(share, names):
         pair = claim_pair(e, [gold.title], [gold.text], names, values, share, rng)
         assert [label for *_, label in pair] == ["supports", "refutes"]
         assert pair[0][:2] == pair[1][:2]                           # the same passage under both claims
-        (titles, texts, _, _) = pair[0]
+        texts = pair[0][1]
         true = e.facts[e.relation]
         assert mentions(texts[0], true) == (share == 0.0), texts[0]  # share 1: the passage states another value
         read = [stated_value(Example(e.id, "claims", e.relation, claim, label, e.entity, e.gold_ids, e.facts))
