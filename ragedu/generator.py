@@ -23,6 +23,8 @@ from torch import nn
 from transformers import BartConfig, BartForConditionalGeneration, PreTrainedModel, PreTrainedTokenizerFast
 from transformers.modeling_outputs import BaseModelOutput
 
+from ragedu.copying import CopyHead
+
 TITLE_SEP, QUESTION_SEP = " / ", " //"  # the separators of Hugging Face's RAG generator input
 
 
@@ -35,6 +37,7 @@ class GeneratorConfig:
     layers: int = 2
     heads: int = 4
     max_len: int = 256
+    copy_head: bool = False  # a pointer-generator over the input tokens (ragedu.copying), not plain BART
 
 
 def new_bart(config: GeneratorConfig, pad_id: int, bos_id: int, eos_id: int, seed: int = 0):
@@ -49,7 +52,11 @@ def new_bart(config: GeneratorConfig, pad_id: int, bos_id: int, eos_id: int, see
         pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id,
         decoder_start_token_id=bos_id, forced_bos_token_id=None, forced_eos_token_id=None,
     )
-    return BartForConditionalGeneration(bart)
+    model = BartForConditionalGeneration(bart)
+    if config.copy_head:
+        # Kept inside the BART module, so its weights are saved, loaded and trained with BART's own.
+        model.copy_head = CopyHead(config.dim)
+    return model
 
 
 def flatten_passages(x: torch.Tensor) -> torch.Tensor:
@@ -86,6 +93,11 @@ class Generator(nn.Module):
         # what the decoder reads before y_1: its start token, then any token its generation config forces
         # (BART-large: </s> <s>). Forced tokens are given, never scored. Set by ragedu.hf for released models.
         self.decoder_prefix = [self.start_id]
+
+    @property
+    def copy_head(self) -> CopyHead | None:
+        """The pointer-generator's head when this generator has one (ragedu.copying), else None: plain BART."""
+        return getattr(self.model, "copy_head", None)
 
     @property
     def device(self) -> torch.device:
@@ -161,23 +173,46 @@ class Generator(nn.Module):
         B, K, L = context_ids.shape
         h = self.model.get_encoder()(input_ids=flatten_passages(context_ids),
                                      attention_mask=flatten_passages(context_mask)).last_hidden_state  # (B*K, L, D)
-        return h.view(B, K, L, -1)
+        h = h.view(B, K, L, -1)
+        if self.copy_head is not None:
+            # Subtle: the copy head must know which token each state reads. The ids ride along as one more
+            # channel of h (exact in float up to 2^24), so every decoder that indexes, expands or reorders h
+            # moves them with it. `_split` takes them off again: (B, K, L, D + 1).
+            h = torch.cat([h, context_ids[..., None].to(h.dtype)], dim=-1)
+        return h
+
+    def _split(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Encoder states and, for a copying generator, the input ids they carry    (..., L, D[+1]) -> h, x"""
+        if self.copy_head is None:
+            return h, None
+        return h[..., :-1], h[..., -1].long()
+
+    def _log_probs(self, out, h: torch.Tensor, x: torch.Tensor | None, mask: torch.Tensor, start: int,
+                   y: torch.Tensor | None = None) -> torch.Tensor:
+        """log p_θ(y_t | …) from decoder step `start` on, over the vocabulary or (given targets y) of y_t alone;
+        with a copy head, mixed with copying    (N, L, D) h, (N, L) ids and mask[, (N, T) y] -> (N, T, V) [(N, T)]"""
+        log_p = out.logits[:, start:].float().log_softmax(dim=-1)
+        if self.copy_head is not None:
+            return self.copy_head(log_p, out.decoder_hidden_states[-1][:, start:], h, x, mask, y)
+        return log_p if y is None else log_p.gather(-1, y[..., None]).squeeze(-1)
 
     def log_p_yi_encoded(self, h: torch.Tensor, context_mask: torch.Tensor,
                          y: torch.Tensor, y_mask: torch.Tensor) -> torch.Tensor:
         """`log_p_yi` from encoder states `encode` already computed: the same numbers, no second encoder pass
         (B, K, L, D), (B, K, L), (B, T), (B, T) -> (B, K, T)"""
+        h, x = self._split(h)
         B, K, L, D = h.shape
         T, P = y.shape[1], len(self.decoder_prefix)
         y_bk = y[:, None].expand(B, K, T)                                    # same target under each z
-        logits = self.model(
+        out = self.model(
             encoder_outputs=BaseModelOutput(last_hidden_state=flatten_passages(h)),  # (B*K, L, D)
             attention_mask=flatten_passages(context_mask),
             decoder_input_ids=shift_right(flatten_passages(y_bk), self.decoder_prefix),  # (B*K, P-1+T)
-            use_cache=False,
-        ).logits[:, P - 1:]                                                   # (B*K, T, V) the prefix predicts y_1
-        log_p = logits.log_softmax(dim=-1).view(B, K, T, -1)                  # (B, K, T, V)
-        log_p_yi = log_p.gather(-1, y_bk[..., None]).squeeze(-1)              # (B, K, T)
+            use_cache=False, output_hidden_states=self.copy_head is not None,
+        )
+        log_p_yi = self._log_probs(out, flatten_passages(h), None if x is None else flatten_passages(x),
+                                   flatten_passages(context_mask), P - 1,
+                                   flatten_passages(y_bk)).view(B, K, T)      # the prefix predicts y_1
         return log_p_yi.masked_fill(y_mask[:, None] == 0, 0.0)                # padded positions add 0
 
     def next_token_log_probs(self, y_last: torch.Tensor, h: torch.Tensor, context_mask: torch.Tensor,
@@ -190,10 +225,12 @@ class Generator(nn.Module):
         with y_last the decoder start token: the generator reads its whole decoder prefix then."""
         if cache is None and len(self.decoder_prefix) > 1:  # e.g. </s> <s>: the forced BOS is read, not chosen
             y_last = torch.tensor([self.decoder_prefix], device=y_last.device).expand(len(y_last), -1)  # (R, P)
+        h, x = self._split(h)
         out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=h), attention_mask=context_mask,
-                         decoder_input_ids=y_last, use_cache=True, **{self._cache_argument(): cache})
+                         decoder_input_ids=y_last, use_cache=True, output_hidden_states=self.copy_head is not None,
+                         **{self._cache_argument(): cache})
         cache = out.cache if hasattr(out, "cache") else out.past_key_values  # transformers ≥ 5 renamed it
-        return out.logits[:, -1].float().log_softmax(dim=-1), cache
+        return self._log_probs(out, h, x, context_mask, out.logits.shape[1] - 1)[:, -1], cache
 
     def reorder_cache(self, cache, rows: torch.Tensor, cross_attention: bool = False):
         """After a beam step, row r continues the decoder state of row rows[r]    (R',) -> cache of R' rows

@@ -84,6 +84,7 @@ class TrainConfig:
     closed_book: StageConfig = field(default_factory=lambda: StageConfig(700, 32, 3e-4))
     counterfactual: float = 0.75     # share of reader and RAG examples whose facts are replaced by invented ones
     claim_pairs: bool = True         # the reader reads each training claim twice: stating the passage's value, and not
+    copy_head: bool = True           # the generator may copy input tokens (ragedu.copying); False: plain BART
     checkpoint_every: int = 200
 
     @classmethod
@@ -98,7 +99,7 @@ class TrainConfig:
         return EncoderConfig(self.vocab_size, self.dim, self.layers, self.heads)
 
     def generator_config(self) -> GeneratorConfig:
-        return GeneratorConfig(self.vocab_size, self.dim, self.layers, self.heads)
+        return GeneratorConfig(self.vocab_size, self.dim, self.layers, self.heads, copy_head=self.copy_head)
 
 
 # ---------------------------------------------------------------------------------------------- data

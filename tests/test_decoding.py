@@ -10,6 +10,7 @@ from transformers import (BartConfig, BartForConditionalGeneration, PreTrainedTo
                           RagSequenceForGeneration, RagTokenForGeneration)
 
 from ragedu.decoding import (BeamState, beam_start, beam_step, decode, rag_sequence_decode, rag_token_decode)
+from ragedu.copying import CopyHead
 from ragedu.generator import Generator
 from ragedu.marginalize import rag_sequence_log_likelihood, rag_token_log_likelihood, token_posterior
 from ragedu.tokenizer import train_tokenizer
@@ -34,9 +35,10 @@ def tokenizer5():
                                    eos_token="</s>", unk_token="<pad>")
 
 
-@pytest.fixture(scope="module")
-def toy5(tokenizer5):
-    """A tiny random BART over 5 tokens, and 2 questions × 3 passages of ragged length."""
+@pytest.fixture(scope="module", params=["bart", "copy_head"])
+def toy5(tokenizer5, request):
+    """A tiny random BART over 5 tokens (plain, or with a copy head: the decoders must carry the input ids
+    with the encoder states), and 2 questions × 3 passages of ragged length."""
     torch.manual_seed(2)
     config = BartConfig(vocab_size=5, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
                         decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
@@ -45,6 +47,10 @@ def toy5(tokenizer5):
     bart = BartForConditionalGeneration(config).eval()
     with torch.no_grad():
         bart.final_logits_bias[0, :2] = -3.0  # <s> and <pad> are rare outputs: answers are mostly words
+    if request.param == "copy_head":
+        bart.copy_head = CopyHead(16).eval()
+        with torch.no_grad():
+            bart.copy_head.pointer.weight.mul_(4.0)  # a sharp pointer: copying changes which y wins
     g = torch.Generator().manual_seed(0)
     B, K, L = 2, 3, 6
     context_ids = torch.randint(3, 5, (B, K, L), generator=g)
