@@ -24,6 +24,7 @@ from transformers import BartConfig, BartForConditionalGeneration, PreTrainedMod
 from transformers.modeling_outputs import BaseModelOutput
 
 from ragedu.copying import CopyHead
+from ragedu.matching import MatchEmbedding, match_flags
 
 TITLE_SEP, QUESTION_SEP = " / ", " //"  # the separators of Hugging Face's RAG generator input
 
@@ -37,7 +38,8 @@ class GeneratorConfig:
     layers: int = 2
     heads: int = 4
     max_len: int = 256
-    copy_head: bool = False  # a pointer-generator over the input tokens (ragedu.copying), not plain BART
+    copy_head: bool = False      # a pointer-generator over the input tokens (ragedu.copying), not plain BART
+    match_feature: bool = False  # an exact-match flag added to each input token's embedding (ragedu.matching)
 
 
 def new_bart(config: GeneratorConfig, pad_id: int, bos_id: int, eos_id: int, seed: int = 0):
@@ -56,6 +58,8 @@ def new_bart(config: GeneratorConfig, pad_id: int, bos_id: int, eos_id: int, see
     if config.copy_head:
         # Kept inside the BART module, so its weights are saved, loaded and trained with BART's own.
         model.copy_head = CopyHead(config.dim)
+    if config.match_feature:
+        model.match_embedding = MatchEmbedding(config.dim)  # kept inside BART too
     return model
 
 
@@ -100,6 +104,11 @@ class Generator(nn.Module):
         return getattr(self.model, "copy_head", None)
 
     @property
+    def match_embedding(self) -> MatchEmbedding | None:
+        """The exact-match feature's two vectors when this generator has them (ragedu.matching), else None."""
+        return getattr(self.model, "match_embedding", None)
+
+    @property
     def device(self) -> torch.device:
         """Where the weights are; every tensor this generator builds goes there."""
         return self.model.device
@@ -110,6 +119,11 @@ class Generator(nn.Module):
 
     def _tokens(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    @property
+    def _separator(self) -> list[int]:
+        """The tokens of ` //`, between the passage and the question"""
+        return self._tokens(self.question_sep)
 
     def question_tokens(self, question: str) -> list[int]:
         ids = self._tokens(" " + question.strip())
@@ -126,7 +140,9 @@ class Generator(nn.Module):
             x = self.question_tokens(question)
             budget = self.max_input_len - 2 - len(x)  # room left for the passage beside <s>, </s>
             for title, text in zip(titles[b], texts[b]):
-                z = self._tokens(self.passage_text(title, text))[:budget]  # cut the passage, not x
+                z = self._tokens(self.passage_text(title, text))
+                if len(z) > budget:  # cut the passage's text, not x, nor the separator before x
+                    z = z[:budget - len(self._separator)] + self._separator
                 rows.append([self.tokenizer.bos_token_id, *z, *x, self.tokenizer.eos_token_id])
         ids, mask = self.pad(rows)
         B, K = len(questions), len(titles[0])
@@ -171,8 +187,13 @@ class Generator(nn.Module):
         """h(x, z): the encoder states of `title / text // question`, computed once per passage
         (B, K, L), (B, K, L) -> (B, K, L, D)"""
         B, K, L = context_ids.shape
-        h = self.model.get_encoder()(input_ids=flatten_passages(context_ids),
-                                     attention_mask=flatten_passages(context_mask)).last_hidden_state  # (B*K, L, D)
+        ids, mask, encoder = flatten_passages(context_ids), flatten_passages(context_mask), self.model.get_encoder()
+        if self.match_embedding is None:
+            h = encoder(input_ids=ids, attention_mask=mask).last_hidden_state                    # (B*K, L, D)
+        else:
+            flags = match_flags(ids, mask, self._separator)                                     # (B*K, L)
+            embeds = encoder.embed_tokens(ids) + self.match_embedding(flags)                    # (B*K, L, D)
+            h = encoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
         h = h.view(B, K, L, -1)
         if self.copy_head is not None:
             # Subtle: the copy head must know which token each state reads. The ids ride along as one more

@@ -85,6 +85,7 @@ class TrainConfig:
     counterfactual: float = 0.75     # share of reader and RAG examples whose facts are replaced by invented ones
     claim_pairs: bool = True         # the reader reads each training claim twice: stating the passage's value, and not
     copy_head: bool = True           # the generator may copy input tokens (ragedu.copying); False: plain BART
+    match_feature: bool = True       # input tokens flagged when they occur on the other side (ragedu.matching)
     checkpoint_every: int = 200
 
     @classmethod
@@ -99,7 +100,8 @@ class TrainConfig:
         return EncoderConfig(self.vocab_size, self.dim, self.layers, self.heads)
 
     def generator_config(self) -> GeneratorConfig:
-        return GeneratorConfig(self.vocab_size, self.dim, self.layers, self.heads, copy_head=self.copy_head)
+        return GeneratorConfig(self.vocab_size, self.dim, self.layers, self.heads, copy_head=self.copy_head,
+                               match_feature=self.match_feature)
 
 
 # ---------------------------------------------------------------------------------------------- data

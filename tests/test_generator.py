@@ -16,7 +16,7 @@ def test_input_is_title_text_question_and_keeps_the_question(toy_rag):
     first = g.tokenizer.decode(ids[0, 0][mask[0, 0] == 1])
     assert first == "<s> Town 1 / Town 1 is a city in Land 1. // Which country is Town 1 in?</s>"
     long = g.tokenizer.decode(ids[0, 1][mask[0, 1] == 1])  # the passage was cut, not the question
-    assert long.startswith("<s> Town 2 / Town 2 is a city") and long.endswith(" Which country is Town 1 in?</s>")
+    assert long.startswith("<s> Town 2 / Town 2 is a city") and long.endswith(" // Which country is Town 1 in?</s>")
     assert mask[0, 1].sum() == g.max_input_len
 
 
