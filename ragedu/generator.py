@@ -12,6 +12,11 @@ RAG does), and scores the target y token by token with teacher forcing:
 Subtle: Hugging Face puts the question last, so a long passage can truncate the question away; we cut
 the passage instead and always keep the whole question. Any Hugging Face encoder-decoder works here:
 only its config's pad and decoder-start ids are used.
+
+ragedu's own small BART may carry two additions (GeneratorConfig; both on in the shipped model, both off for
+Hugging Face checkpoints): a copy head that mixes pointing at input tokens into p_θ (ragedu.copying), and an
+exact-match flag added to each input token's embedding (ragedu.matching). Either way p_θ(y_i | x, z, y<i) is
+a distribution over the vocabulary, so RAG's marginals and decoders are unchanged.
 """
 from __future__ import annotations
 
@@ -121,7 +126,7 @@ class Generator(nn.Module):
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
     @property
-    def _separator(self) -> list[int]:
+    def separator_tokens(self) -> list[int]:
         """The tokens of ` //`, between the passage and the question"""
         return self._tokens(self.question_sep)
 
@@ -142,7 +147,7 @@ class Generator(nn.Module):
             for title, text in zip(titles[b], texts[b]):
                 z = self._tokens(self.passage_text(title, text))
                 if len(z) > budget:  # cut the passage's text, not x, nor the separator before x
-                    z = z[:budget - len(self._separator)] + self._separator
+                    z = z[:budget - len(self.separator_tokens)] + self.separator_tokens
                 rows.append([self.tokenizer.bos_token_id, *z, *x, self.tokenizer.eos_token_id])
         ids, mask = self.pad(rows)
         B, K = len(questions), len(titles[0])
@@ -185,13 +190,13 @@ class Generator(nn.Module):
 
     def encode(self, context_ids: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
         """h(x, z): the encoder states of `title / text // question`, computed once per passage
-        (B, K, L), (B, K, L) -> (B, K, L, D)"""
+        (B, K, L), (B, K, L) -> (B, K, L, D), or D + 1 channels with a copy head (below)"""
         B, K, L = context_ids.shape
         ids, mask, encoder = flatten_passages(context_ids), flatten_passages(context_mask), self.model.get_encoder()
         if self.match_embedding is None:
             h = encoder(input_ids=ids, attention_mask=mask).last_hidden_state                    # (B*K, L, D)
         else:
-            flags = match_flags(ids, mask, self._separator)                                     # (B*K, L)
+            flags = match_flags(ids, mask, self.separator_tokens)                               # (B*K, L)
             embeds = encoder.embed_tokens(ids) + self.match_embedding(flags)                    # (B*K, L, D)
             h = encoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
         h = h.view(B, K, L, -1)
@@ -217,24 +222,44 @@ class Generator(nn.Module):
             return self.copy_head(log_p, out.decoder_hidden_states[-1][:, start:], h, x, mask, y)
         return log_p if y is None else log_p.gather(-1, y[..., None]).squeeze(-1)
 
+    def _teacher_forced(self, h: torch.Tensor, context_mask: torch.Tensor, y: torch.Tensor):
+        """One decoder pass over the whole target under every passage, the encoder already run
+        (B, K, L, D[+1]), (B, K, L), (B, T) -> the model's output, then h, ids x and mask of the B*K rows,
+        y under each passage (B*K, T), and the step that predicts y_1"""
+        h, x = self._split(h)
+        B, K, L, D = h.shape
+        T, P = y.shape[1], len(self.decoder_prefix)
+        y_bk = flatten_passages(y[:, None].expand(B, K, T))                  # (B*K, T) same target under each z
+        out = self.model(
+            encoder_outputs=BaseModelOutput(last_hidden_state=flatten_passages(h)),  # (B*K, L, D)
+            attention_mask=flatten_passages(context_mask),
+            decoder_input_ids=shift_right(y_bk, self.decoder_prefix),        # (B*K, P-1+T)
+            use_cache=False, output_hidden_states=self.copy_head is not None,
+        )
+        x = None if x is None else flatten_passages(x)
+        return out, flatten_passages(h), x, flatten_passages(context_mask), y_bk, P - 1
+
     def log_p_yi_encoded(self, h: torch.Tensor, context_mask: torch.Tensor,
                          y: torch.Tensor, y_mask: torch.Tensor) -> torch.Tensor:
         """`log_p_yi` from encoder states `encode` already computed: the same numbers, no second encoder pass
         (B, K, L, D), (B, K, L), (B, T), (B, T) -> (B, K, T)"""
-        h, x = self._split(h)
-        B, K, L, D = h.shape
-        T, P = y.shape[1], len(self.decoder_prefix)
-        y_bk = y[:, None].expand(B, K, T)                                    # same target under each z
-        out = self.model(
-            encoder_outputs=BaseModelOutput(last_hidden_state=flatten_passages(h)),  # (B*K, L, D)
-            attention_mask=flatten_passages(context_mask),
-            decoder_input_ids=shift_right(flatten_passages(y_bk), self.decoder_prefix),  # (B*K, P-1+T)
-            use_cache=False, output_hidden_states=self.copy_head is not None,
-        )
-        log_p_yi = self._log_probs(out, flatten_passages(h), None if x is None else flatten_passages(x),
-                                   flatten_passages(context_mask), P - 1,
-                                   flatten_passages(y_bk)).view(B, K, T)      # the prefix predicts y_1
+        out, h_rows, x, mask, y_bk, start = self._teacher_forced(h, context_mask, y)
+        log_p_yi = self._log_probs(out, h_rows, x, mask, start, y_bk).view(*context_mask.shape[:2], -1)  # (B, K, T)
         return log_p_yi.masked_fill(y_mask[:, None] == 0, 0.0)                # padded positions add 0
+
+    @torch.no_grad()
+    def copy_weights(self, context_ids: torch.Tensor, context_mask: torch.Tensor,
+                     y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the copy head does at each target token y_t, under each passage: where it points, a_t over the
+        input tokens, and how much it copies, 1 − g_t (ragedu.copying)
+        (B, K, L), (B, K, L), (B, T) -> (B, K, T, L) a, (B, K, T) 1 − g"""
+        if self.copy_head is None:
+            raise ValueError("this generator has no copy head (GeneratorConfig.copy_head is False): it only "
+                             "chooses tokens from its vocabulary")
+        B, K, L = context_ids.shape
+        out, h_rows, x, mask, _, start = self._teacher_forced(self.encode(context_ids, context_mask), context_mask, y)
+        a, _, log_not_g = self.copy_head.mix(out.decoder_hidden_states[-1][:, start:], h_rows, x, mask)
+        return a.view(B, K, -1, L), log_not_g.exp().view(B, K, -1)
 
     def next_token_log_probs(self, y_last: torch.Tensor, h: torch.Tensor, context_mask: torch.Tensor,
                              cache=None):

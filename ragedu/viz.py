@@ -64,6 +64,22 @@ def plot_token_log_probs(ax, log_p_yi, tokens: Sequence[str], titles: Sequence[s
     return ax
 
 
+def plot_copy(ax, a, copy_share, input_tokens: Sequence[str], target_tokens: Sequence[str],
+              title: str | None = None):
+    """Heatmap of the copy head's pointer a_t over the input, one row per target token, each row labelled with
+    how much that token was copied, 1 − g_t    (T, L) a, (T,) 1 − g"""
+    a, copy_share = np.asarray(a, dtype=float), np.asarray(copy_share, dtype=float)
+    image = ax.imshow(a, vmin=0, vmax=1, cmap="magma", aspect="auto")
+    ax.set_xticks(np.arange(len(input_tokens)), labels=list(input_tokens), rotation=90, fontsize=8)
+    ax.set_yticks(np.arange(len(target_tokens)),
+                  labels=[f"{t}  (copied {c:.0%})" for t, c in zip(target_tokens, copy_share)])
+    ax.set_xlabel("input token x_j (passage // question)")
+    ax.set_ylabel("target token y_t (share copied, 1 − g_t)")
+    ax.set_title(title or "Where the copy head points while writing each token")
+    ax.figure.colorbar(image, ax=ax, label="pointer weight a_tj")
+    return ax
+
+
 # ---- marginalization (notebook 3) ----
 
 VARIANT_COLORS = {"sequence": "tab:blue", "token": "tab:orange", "closed_book": "tab:gray"}

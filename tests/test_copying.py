@@ -94,3 +94,25 @@ def test_a_copying_model_saves_and_loads_and_a_plain_config_refuses_its_weights(
     (path / "config.json").write_text(config)
     with pytest.raises(ValueError, match="copy_head"):
         load(path)
+
+
+def test_copy_weights_are_the_pointer_the_likelihood_uses(copying, toy_rag):
+    g = copying
+    ids, mask = g.context_inputs(TITLES, TEXTS, QUESTIONS)
+    y, y_mask = g.targets(["Land 3"])
+    a, copied = g.copy_weights(ids, mask, y)                          # (1, K, T, L), (1, K, T)
+    torch.testing.assert_close(a.sum(-1), torch.ones(1, 2, y.shape[1]))
+    assert (a[mask[:, :, None, :].expand_as(a) == 0] == 0).all()     # padding is never pointed at
+    assert ((copied > 0) & (copied < 1)).all()
+    with torch.no_grad():
+        g.copy_head.gate.bias.fill_(-60.0)                            # every token copied: p(y_t) = Σ_{x_j = y_t} a_tj
+        try:
+            log_p_yi = g.log_p_yi(ids, mask, y, y_mask)
+            a, copied = g.copy_weights(ids, mask, y)
+        finally:
+            g.copy_head.gate.bias.fill_(0.0)
+    pointed = (a * (ids[:, :, None, :] == y[:, None, :, None])).sum(-1)   # (1, K, T)
+    torch.testing.assert_close(log_p_yi.exp(), pointed)
+    torch.testing.assert_close(copied, torch.ones_like(copied))
+    with pytest.raises(ValueError, match="no copy head"):
+        toy_rag.generator.copy_weights(ids, mask, y)

@@ -24,10 +24,10 @@ def test_flags_equal_the_definition_on_every_row(toy_rag):
     g = toy_rag.generator
     ids, mask = g.context_inputs(TITLES, TEXTS, QUESTIONS)
     flat_ids, flat_mask = ids.view(2, -1), mask.view(2, -1)
-    flags = match_flags(flat_ids, flat_mask, g._separator)
+    flags = match_flags(flat_ids, flat_mask, g.separator_tokens)
     for r in range(2):
         n = int(flat_mask[r].sum())
-        assert flags[r, :n].tolist() == brute_force_flags(flat_ids[r, :n].tolist(), g._separator)
+        assert flags[r, :n].tolist() == brute_force_flags(flat_ids[r, :n].tolist(), g.separator_tokens)
         assert (flags[r, n:] == 0).all()
     assert flags[0].sum() > 5 and flags[1].sum() > 5  # the claim's words are found in the passages
 
@@ -35,7 +35,7 @@ def test_flags_equal_the_definition_on_every_row(toy_rag):
 def test_a_row_without_a_separator_has_no_flags(toy_rag):
     g = toy_rag.generator
     ids, mask = g.question_inputs(["Town 3 is a city in Land 3 in Land 3."])   # a question alone: closed book
-    assert (match_flags(ids[:, 0], mask[:, 0], g._separator) == 0).all()
+    assert (match_flags(ids[:, 0], mask[:, 0], g.separator_tokens) == 0).all()
 
 
 def test_the_flag_changes_what_the_encoder_reads_and_nothing_else_does(toy_tokenizer):

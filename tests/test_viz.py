@@ -9,7 +9,7 @@ import torch
 from matplotlib.patches import Rectangle
 
 from ragedu.decoding import RagTokenTrace, TokenStep
-from ragedu.viz import (beam_tree, moving_average, plot_beam_tree, plot_doc_posterior, plot_eval_table,
+from ragedu.viz import (beam_tree, moving_average, plot_beam_tree, plot_copy, plot_doc_posterior, plot_eval_table,
                         plot_hypothesis_matrix, plot_likelihoods, plot_loss_curves, plot_posterior_change,
                         plot_results_vs_paper, plot_token_log_probs, plot_token_posterior, read_train_log,
                         token_labels)
@@ -48,6 +48,16 @@ def test_token_posterior_is_a_heatmap_on_a_fixed_0_1_scale(ax):
     (image,) = ax.get_images()
     assert image.get_clim() == (0, 1) and image.get_array().shape == (3, 2)
     assert tick_texts(ax.get_xticklabels()) == [" Vienna", "</s>"] and tick_texts(ax.get_yticklabels()) == TITLES
+
+
+def test_copy_view_is_one_pointer_row_per_target_token_labelled_with_its_copied_share(ax):
+    a = np.array([[0.1, 0.8, 0.1], [0.3, 0.3, 0.4]])  # (T, L) = (2, 3)
+    plot_copy(ax, a, [0.93, 0.05], ["Its", "Nairobi", "?"], ["Nairobi", "</s>"])
+    (image,) = ax.get_images()
+    assert image.get_clim() == (0, 1) and image.get_array().shape == (2, 3)
+    assert tick_texts(ax.get_xticklabels()) == ["Its", "Nairobi", "?"]
+    assert tick_texts(ax.get_yticklabels()) == ["Nairobi  (copied 93%)", "</s>  (copied 5%)"]
+    assert ax.get_xlabel() and ax.get_ylabel() and "copy head" in ax.get_title()
 
 
 def test_token_log_probs_heatmap_runs_from_the_floor_to_zero(ax):
