@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from ragedu.generator import Generator, GeneratorConfig, new_bart
+from ragedu.model import new_rag_model
 from ragedu.pretrained import load, save
 from ragedu.retriever import EncoderConfig
-from ragedu.model import new_rag_model
 
 TITLES = [["Town 3", "Town 5"]]
 TEXTS = [["Town 3 is a city in Land 3.", "Town 5 is a city in Land 5. It has a population of 1,185."]]

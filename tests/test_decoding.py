@@ -9,8 +9,8 @@ from torch import nn
 from transformers import (BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast,
                           RagSequenceForGeneration, RagTokenForGeneration)
 
-from ragedu.decoding import (BeamState, beam_start, beam_step, decode, rag_sequence_decode, rag_token_decode)
 from ragedu.copying import CopyHead
+from ragedu.decoding import (BeamState, beam_start, beam_step, decode, rag_sequence_decode, rag_token_decode)
 from ragedu.generator import Generator
 from ragedu.marginalize import rag_sequence_log_likelihood, rag_token_log_likelihood, token_posterior
 from ragedu.tokenizer import train_tokenizer
@@ -50,7 +50,7 @@ def toy5(tokenizer5, request):
     if request.param == "copy_head":
         bart.copy_head = CopyHead(16).eval()
         with torch.no_grad():
-            bart.copy_head.pointer.weight.mul_(4.0)  # a sharp pointer: copying changes which y wins
+            bart.copy_head.pointer.weight.mul_(4.0)  # a sharp pointer: copying weighs in every score compared
     g = torch.Generator().manual_seed(0)
     B, K, L = 2, 3, 6
     context_ids = torch.randint(3, 5, (B, K, L), generator=g)
