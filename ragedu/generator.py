@@ -140,14 +140,14 @@ class Generator(nn.Module):
     def context_inputs(self, titles: list[list[str]], texts: list[list[str]],
                        questions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids of `title / text // question` for every passage    -> (B, K, L) ids and mask"""
-        rows = []
+        rows, separator = [], self.separator_tokens   # tokenized once, not per cut passage
         for b, question in enumerate(questions):
             x = self.question_tokens(question)
             budget = self.max_input_len - 2 - len(x)  # room left for the passage beside <s>, </s>
             for title, text in zip(titles[b], texts[b]):
                 z = self._tokens(self.passage_text(title, text))
                 if len(z) > budget:  # cut the passage's text, not x, nor the separator before x
-                    z = z[:budget - len(self.separator_tokens)] + self.separator_tokens
+                    z = z[:budget - len(separator)] + separator
                 rows.append([self.tokenizer.bos_token_id, *z, *x, self.tokenizer.eos_token_id])
         ids, mask = self.pad(rows)
         B, K = len(questions), len(titles[0])
