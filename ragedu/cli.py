@@ -35,6 +35,8 @@ def answer(model, question: str, variants: tuple[str, ...], k: int, num_beams: i
                          zip(retrieved.ids[0], retrieved.titles[0], retrieved.texts[0], retrieved.log_p_z[0].exp())],
             "answers": {},
         }
+        signals = retrieved.memory_signals  # None for a model without a calibrated threshold
+        result["memory_signal"] = signals[0].to_json() if signals else None
         for variant in variants:
             decoded = decode(model, [question], variant, k, mode=mode, num_beams=num_beams, retrieved=retrieved)
             result["answers"][variant] = {"answer": decoded.answers[0],
@@ -46,6 +48,9 @@ def print_answer(result: dict) -> None:
     print(f"Q: {result['question']}")
     for variant, a in result["answers"].items():
         print(f"  RAG-{variant.capitalize():9s} {a['answer']!r}   log p(y|x) = {a['log_p_y']}")
+    signal = result.get("memory_signal")
+    if signal and signal["speaks"]:
+        print(f"  note: {signal['sentence']}")
     print(f"  top-{result['k']} passages, p(z|x):")
     for p in result["passages"]:
         print(f"    {p['p_z']:.3f}  {p['title']}: {p['text']}")

@@ -5,6 +5,10 @@
              RAG-Token give the same number (Σ_z and Π_i commute when there is one i)
     clues    share of each clue's facts (population, country) found in the beam-searched clue
     retrieval recall@K of the gold passage on QA questions
+    phrasing_*   the same QA and claim figures on the held-out phrasing families (ragedu.phrasings): the split's
+             entities asked in forms never trained on ("Tell me the capital of austria", "I think ...")
+    memory signal  how often ragedu.relevance's signal stays quiet on those held-out phrasings, and how often it
+             speaks on questions about things the memory does not hold (data/tasks/out_of_corpus.txt)
 """
 from __future__ import annotations
 
@@ -17,9 +21,13 @@ from tqdm.auto import tqdm
 from ragedu.decoding import decode, rag_token_decode
 from ragedu.generator import Generator
 from ragedu.marginalize import rag_sequence_log_likelihood, rag_token_log_likelihood
+from ragedu.corpus import DATA_DIR
 from ragedu.model import RagModel
+from ragedu.phrasings import held_out_examples
 from ragedu.retriever import Retrieved
 from ragedu.tasks import LABELS, Example, load_task
+
+OUT_OF_CORPUS = DATA_DIR / "tasks" / "out_of_corpus.txt"  # questions our geography memory holds nothing on
 
 
 def normalize_answer(s: str) -> str:
@@ -74,46 +82,96 @@ def mean(xs) -> float:
     return round(sum(xs) / len(xs), 4) if xs else float("nan")
 
 
-def evaluate(model: RagModel, closed_book: Generator | None, split: str = "test", k: int = 5,
-             batch_size: int = 64, progress: bool = True, limit: int | None = None) -> dict:
-    """The figures of `ragedu eval --json` for one split."""
-    model.eval()
-    qa, claims, clues = (load_task(t, split)[:limit] for t in ("qa", "claims", "clues"))
-    greedy = {"num_beams": 1, "mode": "thorough", "max_len": 24}
-    beam = {"num_beams": 4, "mode": "fast", "max_len": 32}
+GREEDY = {"num_beams": 1, "mode": "thorough", "max_len": 24}   # QA, as the paper decodes it
+BEAM = {"num_beams": 4, "mode": "fast", "max_len": 32}          # clues, as the paper's generation tasks
 
+
+def qa_figures(model: RagModel, closed_book: Generator | None, qa: list[Example], k: int, batch_size: int,
+               progress: bool, desc: str = "QA") -> dict:
+    """recall@5, and exact match per decoder and per relation, on QA examples."""
     hits, correct = [], {"sequence": [], "token": [], "closed_book": []}
-    for batch in batches(qa, batch_size, "QA", progress):
+    for batch in batches(qa, batch_size, desc, progress):
         questions = [e.question for e in batch]
         with torch.no_grad():
             retrieved = model.retriever.retrieve(questions, max(k, 5))  # once: recall@5 and both decoders
         hits += [e.gold_ids[0] in ids[:5] for e, ids in zip(batch, retrieved.ids)]
-        answers = answer_questions(model, questions, k, greedy, retrieved)
+        answers = answer_questions(model, questions, k, GREEDY, retrieved)
         if closed_book is not None:
             answers["closed_book"] = closed_book_answers(closed_book, questions)
         for name, preds in answers.items():
             correct[name] += [exact_match(p, e.answer) for p, e in zip(preds, batch)]
     names = [n for n in correct if correct[n]]
     relations = sorted({e.relation for e in qa})
-    by_relation = {r: {n: mean(c for c, e in zip(correct[n], qa) if e.relation == r) for n in names}
-                   for r in relations}
+    return {"recall_at_5": mean(hits), "exact_match": {n: mean(correct[n]) for n in names},
+            "by_relation": {r: {n: mean(c for c, e in zip(correct[n], qa) if e.relation == r) for n in names}
+                            for r in relations}}
 
-    claim_right = {"sequence": [], "token": []}
-    for batch in batches(claims, batch_size, "claims", progress):
+
+def claim_figures(model: RagModel, claims: list[Example], k: int, batch_size: int, progress: bool,
+                  desc: str = "claims") -> dict:
+    """Label accuracy per variant on claims."""
+    right = {"sequence": [], "token": []}
+    for batch in batches(claims, batch_size, desc, progress):
         for variant, labels in classify_claims(model, [e.question for e in batch], k).items():
-            claim_right[variant] += [label == e.answer for label, e in zip(labels, batch)]
+            right[variant] += [label == e.answer for label, e in zip(labels, batch)]
+    return {v: mean(r) for v, r in right.items()}
+
+
+def out_of_corpus_questions() -> list[str]:
+    lines = OUT_OF_CORPUS.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+@torch.no_grad()
+def signal_speaks(model: RagModel, questions: list[str], batch_size: int = 256) -> float | None:
+    """Share of questions on which the memory signal speaks (None if the model has no calibrated threshold)."""
+    speaks = []
+    for start in range(0, len(questions), batch_size):
+        signals = model.retriever.retrieve(questions[start:start + batch_size], 1).memory_signals
+        if signals is None:
+            return None
+        speaks += [s.speaks for s in signals]
+    return mean(speaks)
+
+
+def evaluate(model: RagModel, closed_book: Generator | None, split: str = "test", k: int = 5,
+             batch_size: int = 64, progress: bool = True, limit: int | None = None) -> dict:
+    """The figures of `ragedu eval --json` for one split."""
+    model.eval()
+    qa, claims, clues = (load_task(t, split)[:limit] for t in ("qa", "claims", "clues"))
+    qa_held_out, claims_held_out = (held_out_examples(t, split)[:limit] if split != "train" else []
+                                    for t in ("qa", "claims"))
+    ours = qa_figures(model, closed_book, qa, k, batch_size, progress)
+    claim = claim_figures(model, claims, k, batch_size, progress)
 
     clue_facts = {"sequence": [], "token": []}
     for batch in batches(clues, batch_size, "clues", progress):
-        for variant, texts in answer_questions(model, [e.question for e in batch], k, beam).items():
+        for variant, texts in answer_questions(model, [e.question for e in batch], k, BEAM).items():
             clue_facts[variant] += [v in text for text, e in zip(texts, batch) for v in e.facts.values()]
 
-    return {
+    figures = {
         "split": split, "k": k,
-        "retrieval_recall_at_5": mean(hits),
-        "qa_exact_match": {n: mean(correct[n]) for n in names},
-        "qa_exact_match_by_relation": by_relation,
-        "claim_accuracy": {v: mean(r) for v, r in claim_right.items()},
+        "retrieval_recall_at_5": ours["recall_at_5"],
+        "qa_exact_match": ours["exact_match"],
+        "qa_exact_match_by_relation": ours["by_relation"],
+        "claim_accuracy": claim,
         "clue_fact_accuracy": {v: mean(r) for v, r in clue_facts.items()},
         "examples": {"qa": len(qa), "claims": len(claims), "clues": len(clues)},
     }
+    if qa_held_out:
+        phrased = qa_figures(model, closed_book, qa_held_out, k, batch_size, progress, "QA, held-out phrasings")
+        phrased_claims = claim_figures(model, claims_held_out, k, batch_size, progress, "claims, held-out phrasings")
+        figures.update({
+            "phrasing_retrieval_recall_at_5": phrased["recall_at_5"],
+            "phrasing_qa_exact_match": phrased["exact_match"],
+            "phrasing_qa_exact_match_by_relation": phrased["by_relation"],
+            "phrasing_claim_accuracy": phrased_claims,
+            "memory_signal": {   # quiet = 1 - speaks
+                "speaks_on_held_out_phrasings": signal_speaks(model, [e.question for e in qa_held_out + claims_held_out]),
+                "speaks_out_of_corpus": signal_speaks(model, out_of_corpus_questions()),
+                "out_of_corpus_questions": len(out_of_corpus_questions()),
+                "threshold": model.retriever.relevance_threshold,
+            },
+        })
+        figures["examples"].update({"phrasing_qa": len(qa_held_out), "phrasing_claims": len(claims_held_out)})
+    return figures

@@ -29,7 +29,7 @@ from transformers import BartConfig, BartForConditionalGeneration, PreTrainedMod
 from transformers.modeling_outputs import BaseModelOutput
 
 from ragedu.copying import CopyHead
-from ragedu.matching import MatchEmbedding, match_flags
+from ragedu.matching import MatchEmbedding, align_case, match_flags
 
 TITLE_SEP, QUESTION_SEP = " / ", " //"  # the separators of Hugging Face's RAG generator input
 
@@ -85,7 +85,7 @@ class Generator(nn.Module):
     """A Hugging Face encoder-decoder and its tokenizer, with RAG's input format."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast,
-                 max_input_len: int = 128, max_question_len: int = 48,
+                 max_input_len: int = 160, max_question_len: int = 80,
                  title_sep: str = TITLE_SEP, question_sep: str = QUESTION_SEP):
         super().__init__()
         if model.config.vocab_size < len(tokenizer):
@@ -143,9 +143,11 @@ class Generator(nn.Module):
         rows, separator = [], self.separator_tokens   # tokenized once, not per cut passage
         for b, question in enumerate(questions):
             x = self.question_tokens(question)
-            budget = self.max_input_len - 2 - len(x)  # room left for the passage beside <s>, </s>
             for title, text in zip(titles[b], texts[b]):
                 z = self._tokens(self.passage_text(title, text))
+                if self.match_embedding is not None:  # the lowercase match (ragedu.matching.align_case)
+                    x = self.question_tokens(align_case(question, title + " " + text))
+                budget = self.max_input_len - 2 - len(x)  # room left for the passage beside <s>, </s>
                 if len(z) > budget:  # cut the passage's text, not x, nor the separator before x
                     z = z[:budget - len(separator)] + separator
                 rows.append([self.tokenizer.bos_token_id, *z, *x, self.tokenizer.eos_token_id])

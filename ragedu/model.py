@@ -37,6 +37,11 @@ class RagScores:
     log_p_y_sequence: torch.Tensor   # (B,) RAG-Sequence log p(y|x)
     log_p_y_token: torch.Tensor      # (B,) RAG-Token log p(y|x)
 
+    @property
+    def memory_signals(self):
+        """Per question, whether the raw scores d(z)ᵀq(x) say the memory holds nothing on it (ragedu.relevance)."""
+        return self.retrieved.memory_signals
+
 
 class RagModel(nn.Module):
     def __init__(self, retriever: Retriever, generator: Generator):

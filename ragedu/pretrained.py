@@ -4,7 +4,8 @@ A model directory holds plain files, weights in safetensors (no pickle):
 
     config.json                  sizes of the encoders and the generator, the fingerprints of the corpus and
                                  of the document encoder the index was built with, the index kind
-    tokenizer.json               the shared vocabulary
+    tokenizer.json               the generator's cased vocabulary
+    retriever_tokenizer.json     the encoders' uncased vocabulary (absent: the encoders read tokenizer.json too)
     query_encoder.safetensors    q(x), fine-tuned by RAG
     doc_encoder.safetensors      d(z), frozen after the retriever's pre-training
     generator.safetensors        BART
@@ -128,7 +129,8 @@ def atomic_directory(path: Path):
 
 def save(model: RagModel, path: str | Path, encoder: EncoderConfig, generator: GeneratorConfig,
          closed_book: Generator | None = None, extra_files: dict[str, Path] | None = None) -> Path:
-    """Write a model directory atomically: into a temporary sibling, then renamed over `path`."""
+    """Write a model directory atomically: into a temporary sibling, then renamed over `path`.
+    The retriever's relevance threshold τ (ragedu.relevance), if calibrated, goes into config.json."""
     if model.retriever.pooling != "mean":  # DPR encoders and BART's own BPE do not fit this format
         raise ValueError("this model was loaded by ragedu.from_hf (DPR encoders, BART-large); ragedu's model "
                          "directory holds only ragedu's own small models. Save it with ragedu.hf.save_hf(model, "
@@ -143,9 +145,12 @@ def save(model: RagModel, path: str | Path, encoder: EncoderConfig, generator: G
             "corpus_fingerprint": corpus_fingerprint(corpus), "closed_book": closed_book is not None,
             "index_kind": index_kind_of(model.retriever.index),
             "doc_encoder_fingerprint": weights_fingerprint(model.retriever.doc_encoder),
+            "relevance_threshold": model.retriever.relevance_threshold,
         }
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         save_tokenizer(model.generator.tokenizer, tmp / "tokenizer.json")
+        if model.retriever.tokenizer is not model.generator.tokenizer:
+            save_tokenizer(model.retriever.tokenizer, tmp / "retriever_tokenizer.json")
         save_file(untied_tensors(model.retriever.query_encoder), str(tmp / "query_encoder.safetensors"))
         save_file(untied_tensors(model.retriever.doc_encoder), str(tmp / "doc_encoder.safetensors"))
         save_file(untied_tensors(model.generator.model), str(tmp / "generator.safetensors"))
@@ -187,9 +192,12 @@ def load(path: str | Path = DEFAULT_MODEL_DIR, progress: bool = False, memory: s
     config = _read_config(path)
     encoder, generator = EncoderConfig(**config["encoder"]), GeneratorConfig(**config["generator"])
     tokenizer = load_tokenizer(path / "tokenizer.json")
-    if len(tokenizer) != encoder.vocab_size or len(tokenizer) != generator.vocab_size:
-        raise ValueError(f"tokenizer.json has {len(tokenizer)} tokens but config.json says encoder "
-                         f"{encoder.vocab_size} and generator {generator.vocab_size}")
+    retriever_tokenizer = (load_tokenizer(path / "retriever_tokenizer.json")
+                           if (path / "retriever_tokenizer.json").exists() else tokenizer)
+    for name, tok, size, what in (("tokenizer.json", tokenizer, generator.vocab_size, "generator"),
+                                  ("retriever_tokenizer.json", retriever_tokenizer, encoder.vocab_size, "encoder")):
+        if len(tok) != size:
+            raise ValueError(f"{name} has {len(tok)} tokens but config.json says the {what} has {size}")
     corpus = load_corpus(path / "corpus.jsonl")
     if corpus_fingerprint(corpus) != config["corpus_fingerprint"]:
         raise ValueError(f"{path / 'corpus.jsonl'} is not the corpus this model's index was built from "
@@ -209,10 +217,12 @@ def load(path: str | Path = DEFAULT_MODEL_DIR, progress: bool = False, memory: s
         raise ValueError(f"index.faiss is a {index_kind_of(index)} index but config.json says {config['index_kind']}")
     d_z = index_vectors(index)  # (N, D): flat and HNSW keep the exact vectors
     spot = Corpus(list(corpus)[:SPOT_CHECK])
-    check_index_matches(index, d_z, encode_passages(doc_encoder, tokenizer, spot, progress=False), path / "index.faiss")
+    check_index_matches(index, d_z, encode_passages(doc_encoder, retriever_tokenizer, spot, progress=False),
+                        path / "index.faiss")
     if d_z is None:  # IVF-PQ keeps only codes: p(z|x) needs the exact d(z), so encode the corpus again
-        d_z = encode_passages(doc_encoder, tokenizer, corpus, progress=progress)
-    retriever = Retriever(query_encoder, doc_encoder, tokenizer, corpus, d_z, index, config["query_max_len"])
+        d_z = encode_passages(doc_encoder, retriever_tokenizer, corpus, progress=progress)
+    retriever = Retriever(query_encoder, doc_encoder, retriever_tokenizer, corpus, d_z, index,
+                          config["query_max_len"], relevance_threshold=config.get("relevance_threshold"))
     return RagModel(retriever, _generator(path / "generator.safetensors", generator, tokenizer, config)).eval()
 
 

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
 from ragedu.corpus import Corpus, Passage
+from ragedu.relevance import MemorySignal, memory_signals
 
 INDEX_KINDS = ("flat", "hnsw", "ivfpq")  # exact MIPS; a navigable graph (the paper's); inverted lists + product quantisation
 HNSW_M = 32                # graph neighbours per vector (FAISS's default for IndexHNSWFlat)
@@ -228,10 +229,16 @@ class Retrieved:
     d_z: torch.Tensor        # (B, K, D) document vectors d(z)
     scores: torch.Tensor     # (B, K) d(z)ᵀq(x)
     log_p_z: torch.Tensor    # (B, K) log p(z|x), renormalised over the top-K
+    threshold: float | None = None  # τ of ragedu.relevance, calibrated on dev questions; None if not calibrated
 
     @property
     def k(self) -> int:
         return self.rows.shape[1]
+
+    @property
+    def memory_signals(self) -> list[MemorySignal] | None:
+        """Per question: do the raw scores d(z)ᵀq(x) say the memory holds nothing on it? (ragedu.relevance)"""
+        return memory_signals(self.scores, self.threshold)
 
 
 class Retriever(nn.Module):
@@ -239,7 +246,7 @@ class Retriever(nn.Module):
 
     def __init__(self, query_encoder: nn.Module, doc_encoder: nn.Module, tokenizer: PreTrainedTokenizerFast,
                  corpus: Corpus, d_z: torch.Tensor, index: faiss.Index, max_len: int = 64,
-                 pooling: str = "mean"):
+                 pooling: str = "mean", relevance_threshold: float | None = None):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
@@ -260,6 +267,7 @@ class Retriever(nn.Module):
         self.index = index
         self.max_len = max_len
         self.pooling = pooling  # how q(x) is read off the query encoder: "mean", or "dpr" ([CLS] pooler)
+        self.relevance_threshold = relevance_threshold  # τ of ragedu.relevance, or None
 
     @classmethod
     def build(cls, query_encoder: nn.Module, doc_encoder: nn.Module, tokenizer: PreTrainedTokenizerFast,
@@ -295,6 +303,7 @@ class Retriever(nn.Module):
             titles=[[p.title for p in ps] for ps in passages],
             texts=[[p.text for p in ps] for ps in passages],
             rows=rows, d_z=d_z, scores=scores, log_p_z=scores.log_softmax(dim=-1),
+            threshold=self.relevance_threshold,
         )
 
     def full_log_p_z(self, questions: list[str]) -> torch.Tensor:

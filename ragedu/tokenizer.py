@@ -1,4 +1,4 @@
-"""The corpus-trained vocabulary shared by the retriever's encoders and the generator.   (notebook 2)
+"""The corpus-trained vocabularies: a cased one for the generator, an uncased one for the retriever.   (notebook 2)
 
 A byte-level BPE (as BART's own tokenizer) trained on our corpus, with a few thousand tokens instead of
 BART's 50k: a small vocabulary trains a small model several times faster. Two choices make copying easy:
@@ -6,22 +6,30 @@ BART's 50k: a small vocabulary trains a small model several times faster. Two ch
     start of an answer as in the middle of a passage;
   - digits are split one by one, so a population is copied digit by digit rather than memorised.
 Decoding is exact: decode(encode(s)) == s up to the leading space.
+
+The retriever reads through its own *uncased* vocabulary (lowercase=True: a normaliser folds case and accents
+before tokenizing), as DPR's encoders are uncased BERT while BART's BPE is cased: "what's the capital of austria"
+and "What's the capital of Austria?" then reach the query encoder as the same tokens up to the final mark, while the
+generator still reads and writes "Vienna" with its capital V.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
 PAD, BOS, EOS, UNK, MASK = "<pad>", "<s>", "</s>", "<unk>", "<mask>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, MASK]  # ids 0..4, in this order
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE on `texts`; encode() wraps a text as `<s> … </s>`."""
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000, lowercase: bool = False) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE on `texts`; encode() wraps a text as `<s> … </s>`.
+    lowercase: fold case and strip accents before anything else ('São Tomé' -> 'sao tome'), as uncased BERT does."""
     bpe = Tokenizer(models.BPE(unk_token=UNK))
+    if lowercase:
+        bpe.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase()])
     bpe.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.ByteLevel(add_prefix_space=True), pre_tokenizers.Digits(individual_digits=True)]
     )

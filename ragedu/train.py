@@ -12,6 +12,10 @@
                           only the query encoder and the generator move
     baseline closed_book  the stage-0 generator trained on (question -> answer) with no retrieval
 
+In every stage most questions and claims are asked in a phrasing drawn from ragedu.phrasings' training families
+and typed in a random casing ("Name the capital of Peru.", "kenya's capital?", "capital of peru"), so the model
+learns the task, not our three templates. Held-out families (dev, test) are never drawn here.
+
 Every batch is drawn from a generator seeded by (seed, stage, step), so a run resumed from a checkpoint
 continues exactly where it stopped.
 """
@@ -21,7 +25,6 @@ import copy
 import dataclasses
 import json
 import random
-import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,12 +37,15 @@ from tqdm.auto import tqdm
 
 from ragedu.corpus import Corpus, load_corpus
 from ragedu.generator import Generator, GeneratorConfig, new_bart
-from ragedu.geonames import CONTINENTS, sentence, the
+from ragedu.geonames import CONTINENTS, the
 from ragedu.marginalize import rag_log_likelihood
 from ragedu.model import RagModel
+from ragedu.phrasings import (TRAIN_FAMILIES, Phrasing, claim_value, classic_phrasing, held_out_examples,
+                              training_phrasing)
+from ragedu.relevance import calibrate
 from ragedu.pretrained import save, untied_tensors
 from ragedu.retriever import EncoderConfig, Retriever, embed, new_encoder, passage_text
-from ragedu.tasks import CLAIM_TEMPLATES, Example, load_task, mention_pattern
+from ragedu.tasks import Example, load_task, mention_pattern
 from ragedu.tokenizer import MASK, load_tokenizer, save_tokenizer, train_tokenizer
 
 STAGES = ("denoise", "retriever", "reader", "rag", "closed_book")
@@ -84,9 +90,12 @@ class TrainConfig:
     rag: StageConfig = field(default_factory=lambda: StageConfig(300, 16, 1e-4))
     closed_book: StageConfig = field(default_factory=lambda: StageConfig(400, 32, 3e-4))
     counterfactual: float = 0.75     # share of reader and RAG examples whose facts are replaced by invented ones
+    rephrase: float = 0.7            # share of questions and claims asked in a training family's phrasing, typed in
+                                     # a random casing (ragedu.phrasings); the rest as the task file has them
     claim_pairs: bool = True         # the reader reads each training claim twice: stating the passage's value, and not
     copy_head: bool = True           # the generator may copy input tokens (ragedu.copying); False: plain BART
     match_feature: bool = True       # input tokens flagged when they occur on the other side (ragedu.matching)
+    relevance_quantile: float = 0.02  # τ of ragedu.relevance: this share of dev questions falls below it
     checkpoint_every: int = 200
 
     @classmethod
@@ -132,6 +141,21 @@ def sample_examples(grouped: dict[str, dict[str, list[Example]]], weights: dict,
     return picked
 
 
+def rephrase(example: Example, share: float, rng: random.Random) -> tuple[Example, Phrasing]:
+    """With probability `share`, the example asked in a training family's phrasing and casing; else as it is.
+    The returned example's question is written unstyled (cased as its template), so that counterfactual swaps
+    still find the names in it; `Phrasing.restyled` types it afterwards.    -> (example, phrasing)"""
+    if example.task not in TRAIN_FAMILIES or rng.random() >= share:
+        return example, None
+    p = training_phrasing(example, rng)
+    value = claim_value(example) if example.task == "claims" else None
+    return dataclasses.replace(example, question=p.text(value, styled=False)), p
+
+
+def restyle(phrasing: Phrasing | None, text: str) -> str:
+    return text if phrasing is None else phrasing.restyled(text)
+
+
 # ---------------------------------------------------------------------------------------------- counterfactuals
 
 SUBSTITUTABLE = ("capital", "currency", "city_country", "city_by_population", "city_population")
@@ -164,14 +188,15 @@ def invented_value(relation: str, value: str, names: list[str], rng: random.Rand
 
 
 def counterfactual(example: Example, titles: list[str], texts: list[str], names: list[str], rng: random.Random,
-                   others: dict[str, str] | None = None):
+                   others: dict[str, str] | None = None, stated: str | None = None):
     """The example with its fact's value replaced, in the passages, the input and the target, by an invented one.
 
     A generator trained on real facts alone can answer from memory; on a passage that says the capital of
     Kenya is 'Naipala' it can only be right by reading. (Longpre et al. 2021 train on such entity
     substitutions for the same reason.) `others`, the passage's other facts (relation -> value, see
     `passage_facts`), are invented too: were the asked value the passage's only strange name, 'copy the
-    strange name' would answer every question, whichever relation it asks about.
+    strange name' would answer every question, whichever relation it asks about. `stated`: the value a claim
+    states (default: read back from its classic phrasing, `phrasings.claim_value`).
         -> (titles, texts, question, answer)
     """
     if example.relation not in SUBSTITUTABLE or example.task == "clues":
@@ -190,7 +215,8 @@ def counterfactual(example: Example, titles: list[str], texts: list[str], names:
     if example.task == "claims" and example.answer == "refutes":
         # The claim's wrong value is invented too: were it left real, 'an invented name in the claim' would
         # mean 'supports', and the generator would learn that instead of comparing claim and passage.
-        question = replacer(stated_value(example), invented_value(example.relation, value, names, rng))(question)
+        stated = stated if stated is not None else claim_value(example)
+        question = replacer(stated, invented_value(example.relation, value, names, rng))(question)
     return [swap(t) for t in titles], [swap(t) for t in texts], question, swap(example.answer)
 
 
@@ -210,39 +236,25 @@ def replacer(value: str, new: str):
 
 
 def read_maybe_counterfactual(example: Example, titles: list[str], texts: list[str], names: list[str],
-                              share: float, rng: random.Random, others: dict[str, str] | None = None):
+                              share: float, rng: random.Random, others: dict[str, str] | None = None,
+                              stated: str | None = None):
     """With probability `share` the example's counterfactual, else the example as it is
     -> (titles, texts, question, answer)"""
     if rng.random() < share:
-        return counterfactual(example, titles, texts, names, rng, others)
+        return counterfactual(example, titles, texts, names, rng, others, stated)
     return titles, texts, example.question, example.answer
 
 
-def stated_value(claim: Example) -> str:
-    """The value a claim states, read back through its template: 'Kenya lies in Europe.' -> 'Europe'."""
-    return _stated(claim)["value"]
-
-
-def _stated(claim: Example) -> re.Match:
-    for template in CLAIM_TEMPLATES[claim.relation]:
-        parts = re.split(r"(\{\w+\})", template)
-        pattern = "".join("(?P<value>.+)" if p == "{value}" else ".+?" if p.startswith("{") else re.escape(p)
-                          for p in parts if p)
-        match = re.fullmatch(pattern, claim.question, flags=re.IGNORECASE)
-        if match:
-            return match
-    raise ValueError(f"claim {claim.id!r} matches none of the templates of {claim.relation!r}")
-
-
 def claim_pair(claim: Example, titles: list[str], texts: list[str], names: list[str], values: dict[str, list[str]],
-               share: float, rng: random.Random) -> list[tuple]:
+               share: float, rng: random.Random, phrasing: Phrasing | None = None) -> list[tuple]:
     """The claim twice about the same passages: stating the passage's value ('supports') and another value
     ('refutes'). The two inputs differ in the value alone, so neither what the generator remembers about the
     entity nor the phrasing can tell the labels apart; only comparing the value with the passage can. With
     probability `share` the passage's value is replaced by an invented one, as in `counterfactual`, and the wrong
     value is invented alike; failing that, with probability `share` again, by another real value (for a continent
     this is the only way), and the wrong value is another real one from `values` (relation -> the training values,
-    see `claim_values`), or an invented one when there is none left.
+    see `claim_values`), or an invented one when there is none left. Both claims are written in `phrasing`
+    (default: the claim's own classic template, as typed).
         -> [(titles, texts, claim, "supports"), (titles, texts, claim, "refutes")]
     """
     true = claim.facts[claim.relation]
@@ -262,11 +274,11 @@ def claim_pair(claim: Example, titles: list[str], texts: list[str], names: list[
     wrong = value   # drawn as the passage's value was, so that what kind of name it is says nothing
     while stated_by_passage(wrong):
         wrong = invented_value(claim.relation, value, names, rng) if invent_wrong else rng.choice(real)
-    match, q = _stated(claim), claim.question
+    phrasing = phrasing or classic_phrasing(claim)
+    phrasing = dataclasses.replace(phrasing, slots={k: swap(v) for k, v in phrasing.slots.items()})
 
     def stating(v: str) -> str:
-        v = the(v) if claim.relation == "city_country" else v
-        return sentence(swap(q[:match.start("value")]) + v + swap(q[match.end("value"):]))
+        return phrasing.text(the(v) if claim.relation == "city_country" else v)
     return [(titles, texts, stating(value), "supports"), (titles, texts, stating(wrong), "refutes")]
 
 
@@ -422,14 +434,16 @@ def denoise_loss(generator: Generator, corpus: Corpus, cfg: TrainConfig):
     return loss
 
 
-def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[Example]], max_len: int = 64):
+def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[Example]], max_len: int = 64,
+                   rephrase_share: float = 0.0):
     """Stage 1, DPR: −log softmax over the batch's passages, one shared encoder for questions and passages.
 
     Negatives are the other questions' gold passages (in-batch) plus one hard negative per question:
     another passage of the same country, which shares the country's name with the gold passage, so that
-    only the rest of the question (a relation, a city, a population) can tell them apart.
+    only the rest of the question (a relation, a city, a population) can tell them apart. A share
+    `rephrase_share` of the questions is asked in a training phrasing (`rephrase`).
     """
-    pairs = [(e.question, gold, e.entity) for task in examples.values() for e in task for gold in e.gold_ids]
+    pairs = [(e, gold, e.entity) for task in examples.values() for e in task for gold in e.gold_ids]
     by_entity: dict[str, set[str]] = {}
     for _, gold, entity in pairs:
         by_entity.setdefault(entity, set()).add(gold)
@@ -439,8 +453,8 @@ def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[
         chosen = rng.sample(pairs, batch)
         hard = [rng.choice([i for i in by_entity[entity] if i != gold] or [gold]) for _, gold, entity in chosen]
         ids = list(dict.fromkeys([gold for _, gold, _ in chosen] + hard))  # unique: no false negatives
-        q = tokenizer([x for x, _, _ in chosen], padding=True, truncation=True, max_length=max_len,
-                      return_tensors="pt")
+        questions = [restyle(p, e.question) for e, p in (rephrase(e, rephrase_share, rng) for e, _, _ in chosen)]
+        q = tokenizer(questions, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
         d = tokenizer([passage_text(corpus[corpus.row(i)]) for i in ids], padding=True, truncation=True,
                       max_length=128, return_tensors="pt")
         q_x = embed(encoder, q.input_ids, q.attention_mask)   # (B, D)
@@ -459,11 +473,14 @@ def reader_loss(generator: Generator, corpus: Corpus, examples, cfg: TrainConfig
         rows = []
         for e in sample_examples(grouped, cfg.task_weights, batch, rng):
             gold = corpus[corpus.row(e.gold_ids[0])]
+            stated = claim_value(e) if e.task == "claims" else None
+            phrased, p = rephrase(e, cfg.rephrase, rng)
             if e.task == "claims" and cfg.claim_pairs:
-                rows += claim_pair(e, [gold.title], [gold.text], names, values, cfg.counterfactual, rng)
+                rows += claim_pair(e, [gold.title], [gold.text], names, values, cfg.counterfactual, rng, p)
             else:
-                rows.append(read_maybe_counterfactual(e, [gold.title], [gold.text], names, cfg.counterfactual, rng,
-                                                      facts.get(gold.id)))
+                t, x, q, a = read_maybe_counterfactual(phrased, [gold.title], [gold.text], names, cfg.counterfactual,
+                                                       rng, facts.get(gold.id), stated)
+                rows.append((t, x, restyle(p, q), a))
         titles, texts, questions, answers = map(list, zip(*rows))
         ids, mask = generator.context_inputs(titles, texts, questions)
         y, y_mask = generator.targets(answers)
@@ -479,9 +496,14 @@ def rag_loss(model: RagModel, examples, cfg: TrainConfig):
 
     def loss(rng: random.Random, batch: int) -> torch.Tensor:
         chosen = sample_examples(grouped, cfg.task_weights, batch, rng)
-        retrieved = model.retriever.retrieve([e.question for e in chosen], cfg.k)
-        rows = [read_maybe_counterfactual(e, titles, texts, names, cfg.counterfactual, rng, facts.get(e.gold_ids[0]))
-                for e, titles, texts in zip(chosen, retrieved.titles, retrieved.texts)]
+        phrased = [rephrase(e, cfg.rephrase, rng) for e in chosen]
+        retrieved = model.retriever.retrieve([restyle(p, e.question) for e, p in phrased], cfg.k)
+        rows = []
+        for e, (e_phrased, p), titles, texts in zip(chosen, phrased, retrieved.titles, retrieved.texts):
+            t, x, q, a = read_maybe_counterfactual(e_phrased, titles, texts, names, cfg.counterfactual, rng,
+                                                   facts.get(e.gold_ids[0]),
+                                                   claim_value(e) if e.task == "claims" else None)
+            rows.append((t, x, restyle(p, q), a))
         titles, texts, questions, answers = map(list, zip(*rows))
         read = dataclasses.replace(retrieved, titles=titles, texts=texts, questions=questions)
         log_p_yi, _, _ = model.generator_log_p_yi(read, answers)
@@ -495,10 +517,30 @@ def closed_book_loss(generator: Generator, examples, cfg: TrainConfig):
 
     def loss(rng: random.Random, batch: int) -> torch.Tensor:
         chosen = sample_examples(grouped, cfg.task_weights, batch, rng)
-        x, x_mask = generator.question_inputs([e.question for e in chosen])
+        x, x_mask = generator.question_inputs([restyle(p, e.question) for e, p in
+                                               (rephrase(e, cfg.rephrase, rng) for e in chosen)])
         y, y_mask = generator.targets([e.answer for e in chosen])
         return -generator.log_p_yi(x, x_mask, y, y_mask).sum() / len(chosen)
     return loss
+
+
+@torch.no_grad()
+def calibrate_relevance(retriever: Retriever, quantile: float, batch: int = 256) -> float:
+    """τ from the dev questions the memory answers: the task files' and the held-out dev phrasings', QA and claims."""
+    questions = [e.question for task in ("qa", "claims")
+                 for e in load_task(task, "dev") + held_out_examples(task, "dev")]
+    best = torch.cat([retriever.retrieve(questions[i:i + batch], 1).scores[:, 0]
+                      for i in range(0, len(questions), batch)])   # (Q,) s(x) = max_z d(z)ᵀq(x)
+    return calibrate(best, quantile)
+
+
+def trained_tokenizer(path: Path, texts: list[str], vocab_size: int, lowercase: bool):
+    """The tokenizer saved at `path`, or a new one trained on `texts` and saved there."""
+    if path.exists():
+        return load_tokenizer(path)
+    tokenizer = train_tokenizer(texts, vocab_size, lowercase=lowercase)
+    save_tokenizer(tokenizer, path)
+    return tokenizer
 
 
 def train(out_dir: str | Path, cfg: TrainConfig | None = None, work_dir: str | Path | None = None,
@@ -515,14 +557,15 @@ def train(out_dir: str | Path, cfg: TrainConfig | None = None, work_dir: str | P
     examples = examples or training_examples()
     seconds: dict[str, float] = {}
 
-    tokenizer_path = ckpt.dir / "tokenizer.json"  # kept with the checkpoints: a resumed run reads the same one
-    if tokenizer_path.exists():
-        tokenizer = load_tokenizer(tokenizer_path)
-    else:
-        texts = [passage_text(p) for p in corpus] + [s for t in examples.values() for e in t for s in (e.question, e.answer)]
-        tokenizer = train_tokenizer(texts, cfg.vocab_size)
-        save_tokenizer(tokenizer, tokenizer_path)
+    texts = [passage_text(p) for p in corpus] + [s for t in examples.values() for e in t for s in (e.question, e.answer)]
+    # kept with the checkpoints: a resumed run reads the same ones. The generator's is cased, the retriever's not.
+    tokenizer = trained_tokenizer(ckpt.dir / "tokenizer.json", texts, cfg.vocab_size, lowercase=False)
+    retriever_tokenizer = trained_tokenizer(ckpt.dir / "retriever_tokenizer.json", texts, cfg.vocab_size,
+                                            lowercase=True)
     cfg.vocab_size = len(tokenizer)  # the trainer may stop short of the asked size on a small corpus
+    if len(retriever_tokenizer) != cfg.vocab_size:
+        raise ValueError(f"the uncased vocabulary has {len(retriever_tokenizer)} tokens, the cased one "
+                         f"{cfg.vocab_size}; ask for a vocab_size both reach")
     (ckpt.dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
     bart = new_bart(cfg.generator_config(), tokenizer.pad_token_id, tokenizer.bos_token_id,
                     tokenizer.eos_token_id, seed=cfg.seed)
@@ -538,8 +581,10 @@ def train(out_dir: str | Path, cfg: TrainConfig | None = None, work_dir: str | P
     # (measured: recall@5 on unseen entities 0.43 with trained word embeddings, 0.67 frozen, same steps).
     shared.embeddings.word_embeddings.requires_grad_(False)
     seconds["retriever"] = run_stage("retriever", cfg.retriever, {"encoder": shared}, trainable(shared),
-                                     retriever_loss(shared, tokenizer, corpus, examples), ckpt, cfg, progress)
-    retriever = Retriever.build(copy.deepcopy(shared), copy.deepcopy(shared), tokenizer, corpus, progress=progress)
+                                     retriever_loss(shared, retriever_tokenizer, corpus, examples,
+                                                    rephrase_share=cfg.rephrase), ckpt, cfg, progress)
+    retriever = Retriever.build(copy.deepcopy(shared), copy.deepcopy(shared), retriever_tokenizer, corpus,
+                                progress=progress)
 
     seconds["reader"] = run_stage("reader", cfg.reader, {"generator": bart}, list(bart.parameters()),
                                   reader_loss(generator, corpus, examples, cfg), ckpt, cfg, progress)
@@ -549,6 +594,7 @@ def train(out_dir: str | Path, cfg: TrainConfig | None = None, work_dir: str | P
                                trainable(retriever.query_encoder) + trainable(bart), rag_loss(model, examples, cfg),
                                ckpt, cfg, progress)
 
+    retriever.relevance_threshold = calibrate_relevance(retriever, cfg.relevance_quantile)
     closed_book = Generator(pretrained_bart, tokenizer)
     seconds["closed_book"] = run_stage("closed_book", cfg.closed_book, {"generator": pretrained_bart},
                                        list(pretrained_bart.parameters()),

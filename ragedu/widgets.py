@@ -97,6 +97,7 @@ class ExplorerView:
     posterior: np.ndarray                 # (K, T) token: p(z|x,y_i,y<i); sequence: p(z|x,y≤i)
     posterior_title: str
     message: str | None = None            # set, and the rest empty, when the input cannot be answered
+    memory_note: str | None = None        # ragedu.relevance's sentence when it says the memory holds nothing on x
 
 
 def empty_view(question: str, k: int, variant: str, mode: str, num_beams: int, message: str) -> ExplorerView:
@@ -189,6 +190,7 @@ class ExplorerState:
             return empty_view(question, k, variant, mode, num_beams, str(error))
         ids, _ = answers[variant]
         tokenizer = self.model.generator.tokenizer
+        signals = self.retrieved(question).memory_signals  # the best raw score: the same for every K
         kind = "p(z | x, y_i, y<i): the passage each token leans on" if variant == "token" else \
                "p(z | x, y≤i): the passage explaining the answer so far"
         return ExplorerView(
@@ -199,6 +201,7 @@ class ExplorerState:
             tokens=[tokenizer.decode([i]).strip() or "␣" for i in ids],
             posterior=self.posterior(question, k, variant, tuple(ids)),
             posterior_title=f"{VARIANT_NAMES[variant]}: {kind}",
+            memory_note=signals[0].sentence if signals and signals[0].speaks else None,
         )
 
 
@@ -273,6 +276,7 @@ def describe(view: ExplorerView) -> str:
     lines = [f"Q: {view.question}   (K={view.k}, beams {view.num_beams})"]
     lines += [f"  {i + 1:>2}. p(z|x)={p:.3f}  {t}" for i, (t, p) in enumerate(zip(view.titles, view.p_z))]
     lines += [f"  {VARIANT_NAMES[v]:<12} {a!r}  p(y|x)={p:.3f}" for v, (a, p) in view.answers.items()]
+    lines += [f"  note: {view.memory_note}"] if view.memory_note else []
     return "\n".join(lines)
 
 
@@ -330,7 +334,8 @@ class Explorer:
             # the figure first: when the tables change in the browser, the heatmap beside them is already new
             self.token_figure.value, self.token_figure.width = image, f"{width}px"  # a stretched PNG blurs
             self.token_figure.layout.display = None
-            self.message.value = ""
+            self.message.value = ("" if view.memory_note is None else
+                                  f"<p class='ragedu-memory-note' style='color:#8a5a00'>{html.escape(view.memory_note)}</p>")
             self.answers.value, self.passages.value = answers_html(view), passages_html(view)
         self.view = view
         return view

@@ -49,3 +49,22 @@ def test_the_flag_changes_what_the_encoder_reads_and_nothing_else_does(toy_token
         assert not torch.allclose(h.view(2, -1, 32), plain, atol=1e-4)
         g.match_embedding.weight.zero_()   # no nudge: the encoder reads the tokens alone
         torch.testing.assert_close(g.encode(ids, mask).view(2, -1, 32), plain)
+
+
+def test_align_case_writes_question_words_as_the_passage_does():
+    from ragedu.matching import align_case
+
+    passage = "Austria / Austria is a country in Europe. Its capital is Vienna."
+    assert align_case("vienna is austria's capital", passage) == "Vienna is Austria's capital"
+    assert align_case("WHAT IS THE CAPITAL OF AUSTRIA", passage) == "WHAT is THE capital OF Austria"
+    assert align_case("Who wrote Hamlet?", passage) == "Who wrote Hamlet?"   # nothing to align
+
+
+def test_a_lowercased_question_reaches_the_generator_as_the_passage_writes_its_names():
+    import ragedu
+
+    generator = ragedu.load_default().generator
+    titles, texts = [["Austria"]], [["Austria is a country in Europe. Its capital is Vienna."]]
+    well, low = (generator.context_inputs(titles, texts, [q])[0] for q in ("Is Vienna in Austria?",
+                                                                            "is vienna in austria?"))
+    assert well[0, 0, -4:].tolist() == low[0, 0, -4:].tolist()   # "Vienna in Austria?" </s>: the same tokens

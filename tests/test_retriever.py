@@ -110,3 +110,28 @@ def test_document_vectors_come_from_the_document_encoder(toy_corpus, toy_tokeniz
     again = encode_passages(toy_rag.retriever.doc_encoder, toy_tokenizer, toy_corpus, progress=False)
     torch.testing.assert_close(again, toy_rag.retriever.d_z)
     assert isinstance(toy_rag.retriever.index, faiss.IndexFlatIP)
+
+
+def test_an_uncased_vocabulary_reads_every_casing_and_accent_alike(toy_corpus):
+    from ragedu.tokenizer import train_tokenizer
+
+    tok = train_tokenizer([p.text for p in toy_corpus] + ["São Tomé"], vocab_size=300, lowercase=True)
+    cased = train_tokenizer([p.text for p in toy_corpus], vocab_size=300)
+    forms = ["Which country is Town 3 in?", "which country is town 3 in?", "WHICH COUNTRY IS TOWN 3 IN?"]
+    assert len({tuple(tok(f).input_ids) for f in forms}) == 1
+    assert len({tuple(cased(f).input_ids) for f in forms}) == 3   # the cased one tells them apart
+    assert tok("São Tomé").input_ids == tok("sao tome").input_ids
+
+
+def test_the_shipped_retriever_scores_a_question_the_same_in_any_casing():
+    import ragedu
+    from ragedu.tasks import load_task
+
+    retriever = ragedu.load_default().retriever
+    questions = [e.question for e in load_task("qa", "test")[::30]]
+    with torch.no_grad():
+        scores = [retriever.retrieve(qs, 5) for qs in
+                  (questions, [q.lower() for q in questions], [q.upper() for q in questions])]
+    for other in scores[1:]:
+        assert other.ids == scores[0].ids
+        torch.testing.assert_close(other.scores, scores[0].scores)

@@ -9,7 +9,7 @@ import ragedu
 from ragedu.corpus import Corpus, load_corpus
 from ragedu.tasks import Example, load_task, mentions
 from ragedu.train import (Checkpointer, StageConfig, TrainConfig, claim_pair, claim_values, counterfactual,
-                          invented_value, mask_spans, passage_facts, rag_loss, run_stage, stated_value, train,
+                          invented_value, mask_spans, passage_facts, rag_loss, run_stage, claim_value, train,
                           training_names)
 
 
@@ -147,12 +147,12 @@ def test_counterfactual_replaces_the_fact_everywhere(task, relation, names):
         else:  # a claim keeps its label; a supported claim states the passage's new value, a refuted one another
             assert answer == e.answer
             assert (new in question) == (e.answer == "supports")
-            assert stated_value(e) not in question
+            assert claim_value(e) not in question
 
 
-def test_stated_value_reads_every_claim_back():
+def test_claim_value_reads_every_claim_back():
     for e in load_task("claims", "train") + load_task("claims", "dev"):
-        stated = stated_value(e).removeprefix("the ")
+        stated = claim_value(e).removeprefix("the ")
         assert (stated == e.facts[e.relation]) == (e.answer == "supports"), e.question
 
 
@@ -184,7 +184,7 @@ def test_invented_populations_keep_their_length(names):
 
 
 @pytest.mark.parametrize("share", [0.0, 1.0])
-def test_claim_pair_differs_in_the_stated_value_alone(share, names):
+def test_claim_pair_differs_in_the_claim_value_alone(share, names):
     corpus, claims = load_corpus(), load_task("claims", "train")
     values = claim_values({"claims": claims})
     rng = random.Random(0)
@@ -197,7 +197,7 @@ def test_claim_pair_differs_in_the_stated_value_alone(share, names):
         texts = pair[0][1]
         true = e.facts[e.relation]
         assert mentions(texts[0], true) == (share == 0.0), texts[0]  # share 1: the passage states another value
-        read = [stated_value(Example(e.id, "claims", e.relation, claim, label, e.entity, e.gold_ids, e.facts))
+        read = [claim_value(Example(e.id, "claims", e.relation, claim, label, e.entity, e.gold_ids, e.facts))
                 for _, _, claim, label in pair]
         assert mentions(texts[0], read[0].removeprefix("the ")), (read, texts[0])   # supports: the passage's value
         assert not mentions(texts[0], read[1].removeprefix("the ")), (read, texts[0])  # refutes: another one

@@ -1,0 +1,246 @@
+"""The many ways people ask a question or state a claim, in families, and held-out families to test on.   (notebook 1)
+
+Our task files ask each fact in one of three fixed templates per relation (`tasks.QA_TEMPLATES`, the "classic"
+family). A student types "what's the capital of austria", "Kenya's capital?", "Name the capital of Peru." or
+"denmark capital". So every question here belongs to a *family* of phrasings, one syntactic form with a template
+per relation, and is written in a *style* (casing, final punctuation):
+
+    family     "whats"      What's the capital of {country}?        form of the sentence
+    style      lower, no ?   what's the capital of austria           how it is typed
+
+Families are split three ways, like entities (`tasks.split_of_countries`):
+    TRAIN_FAMILIES      drawn at random while training (ragedu.train), on training entities only
+    DEV_FAMILIES        never trained on; asked about dev entities: what the recipe is tuned and stopped on
+    TEST_FAMILIES       never trained on, never tuned on; asked about test entities: `ragedu eval`'s phrasing_* figures
+Every template names its subject ({country} or {city}), so each question stays answerable from its one gold passage.
+Clue inputs (a capital's bare name) are not rephrased: the clue task's input is a name, whatever its casing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+import zlib
+from dataclasses import dataclass
+
+from ragedu.geonames import sentence
+from ragedu.tasks import CLAIM_TEMPLATES, QA_TEMPLATES, Example, load_task
+
+# family -> relation -> templates. Slots: {country} ("the Bahamas"), {country_s} ("the Bahamas'"), {city},
+# {city_s}, {population}, and {value} for claims. A family may leave a relation out in training, not when held out.
+QA_FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "classic": QA_TEMPLATES,
+    "whats": {
+        "capital": ("What's the capital of {country}?", "What's the capital city of {country}?"),
+        "currency": ("What's the currency of {country}?", "What's the official currency of {country}?"),
+        "continent": ("What continent is {country} on?", "What continent is {country} located on?"),
+        "city_country": ("What country is {city} in?", "What country is {city} located in?"),
+        "city_population": ("What's the population of {city}?", "What's the number of people living in {city}?"),
+    },
+    "possessive": {
+        "capital": ("{country_s} capital?", "What is {country_s} capital?"),
+        "currency": ("{country_s} currency?", "What is {country_s} currency called?"),
+        "continent": ("{country_s} continent?", "What is {country_s} continent?"),
+        "city_country": ("{city_s} country?", "What is {city_s} country?"),
+        "city_population": ("{city_s} population?", "What is {city_s} population?"),
+        "city_by_population": ("{country_s} city of {population} people?",),
+    },
+    "name": {
+        "capital": ("Name the capital of {country}.", "Name the capital city of {country}."),
+        "currency": ("Name the currency of {country}.", "Name the money used in {country}."),
+        "continent": ("Name the continent {country} is on.", "Name the continent where {country} lies."),
+        "city_country": ("Name the country {city} is in.", "Name the country where {city} lies."),
+        "city_population": ("Give the population of {city}.", "Give the number of people who live in {city}."),
+        "city_by_population": ("Name the city of {country} with {population} inhabitants.",),
+    },
+    "terse": {
+        "capital": ("capital of {country}?", "{country} capital", "capital {country}"),
+        "currency": ("currency of {country}?", "{country} currency", "currency in {country}"),
+        "continent": ("continent of {country}?", "{country} continent", "continent {country}"),
+        "city_country": ("country of {city}?", "{city} country", "{city} in which country?"),
+        "city_population": ("population of {city}?", "{city} population", "population {city}"),
+    },
+    "verbs": {
+        "capital": ("Which city does {country} have as its capital?", "Which city is the seat of government of {country}?"),
+        "currency": ("Which currency do people pay with in {country}?", "What currency is used in {country}?"),
+        "continent": ("{country} is located in which continent?", "Which continent does {country} belong to?",
+                      "On which continent can {country} be found?", "{country} lies on which continent?"),
+        "city_country": ("{city} is located in which country?", "Which country does {city} belong to?",
+                         "In which country can {city} be found?", "{city} lies in which country?",
+                         "Where is {city}?"),
+        "city_population": ("How many people does {city} have?", "How many residents does {city} have?"),
+    },
+    # held out for dev
+    "do_you_know": {
+        "capital": ("Do you know the capital of {country}?", "Do you know what the capital of {country} is?"),
+        "currency": ("Do you know the currency of {country}?", "Do you know what money {country} uses?"),
+        "continent": ("Do you know which continent {country} is in?", "Do you know where {country} lies?"),
+        "city_country": ("Do you know which country {city} is in?", "Do you know where {city} is?"),
+        "city_population": ("Do you know the population of {city}?", "Do you know how many people live in {city}?"),
+    },
+    "i_want": {
+        "capital": ("I want to know the capital of {country}.", "I'd like to know {country_s} capital"),
+        "currency": ("I want to know the currency of {country}.", "I'd like to know {country_s} currency"),
+        "continent": ("I want to know the continent of {country}.", "I'd like to know which continent {country} is on"),
+        "city_country": ("I want to know the country of {city}.", "I'd like to know which country {city} is in"),
+        "city_population": ("I want to know the population of {city}.", "I'd like to know how many live in {city}"),
+    },
+    # held out for test
+    "tell_me": {
+        "capital": ("Tell me the capital of {country}", "Tell me what the capital of {country} is."),
+        "currency": ("Tell me the currency of {country}", "Tell me what money is used in {country}."),
+        "continent": ("Tell me which continent {country} is on", "Tell me the continent of {country}."),
+        "city_country": ("Tell me which country {city} is in", "Tell me the country {city} lies in."),
+        "city_population": ("Tell me the population of {city}", "Tell me how many people live in {city}."),
+    },
+    "is_what": {
+        "capital": ("The capital of {country} is what?", "{country_s} capital is which city?"),
+        "currency": ("The currency of {country} is what?", "The currency used in {country} is called what?"),
+        "continent": ("{country} is on what continent?", "{country} is in what continent?"),
+        "city_country": ("{city} is in what country?", "{city} is located in what country?"),
+        "city_population": ("The population of {city} is what?", "{city} has how many inhabitants?"),
+    },
+}
+
+CLAIM_FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "classic": CLAIM_TEMPLATES,
+    "possessive": {
+        "capital": ("{value} is {country_s} capital.", "{country_s} capital is {value}."),
+        "currency": ("{country_s} currency is the {value}.", "The {value} is {country_s} currency."),
+        "continent": ("{country_s} continent is {value}.", "{country} belongs to {value}."),
+        "city_country": ("{city} belongs to {value}.", "{city_s} country is {value}."),
+    },
+    "verbs": {
+        "capital": ("The capital city of {country} is {value}.", "{value} serves as the capital of {country}."),
+        "currency": ("In {country} people pay with the {value}.", "The {value} is the money of {country}."),
+        "continent": ("{country} is located in {value}.", "{country} can be found in {value}."),
+        "city_country": ("{city} can be found in {value}.", "{city} is located in {value}."),
+    },
+    # held out for dev
+    "sits": {
+        "capital": ("{country} has its capital at {value}.", "{country} is governed from {value}."),
+        "currency": ("{country} pays in the {value}.", "{country} has the {value} as its money."),
+        "continent": ("{country} sits in {value}.", "{country} is situated in {value}."),
+        "city_country": ("{city} sits in {value}.", "{city} is situated in {value}."),
+    },
+    # held out for test
+    "i_think": {
+        "capital": ("I think {value} is the capital of {country}.", "I believe {country_s} capital is {value}."),
+        "currency": ("I think {country} uses the {value}.", "I believe the currency of {country} is the {value}."),
+        "continent": ("I think {country} lies in {value}.", "I believe {country} is in {value}."),
+        "city_country": ("I think {city} is in {value}.", "I believe {city} lies in {value}."),
+    },
+}
+
+TRAIN_FAMILIES = {"qa": ("classic", "whats", "possessive", "name", "terse", "verbs"),
+                  "claims": ("classic", "possessive", "verbs")}
+DEV_FAMILIES = {"qa": ("do_you_know", "i_want"), "claims": ("sits",)}
+TEST_FAMILIES = {"qa": ("tell_me", "is_what"), "claims": ("i_think",)}
+HELD_OUT = {"dev": DEV_FAMILIES, "test": TEST_FAMILIES}
+FAMILIES = {"qa": QA_FAMILIES, "claims": CLAIM_FAMILIES}
+
+# How a phrasing is typed: casing, and whether the final punctuation is kept. Weights: how often in training.
+CASINGS = {"as_written": 0.45, "lower": 0.35, "upper": 0.05, "first_lower": 0.15}
+
+
+@dataclass(frozen=True)
+class Phrasing:
+    """One way of writing an example: a template, its slots, a casing and whether the final mark stays."""
+
+    template: str
+    slots: dict
+    casing: str = "as_written"
+    final_mark: bool = True
+
+    def text(self, value: str | None = None, styled: bool = True) -> str:
+        """The sentence, with {value} (claims) filled in; unstyled it is cased as the template is (see `style`)."""
+        slots = {**self.slots, "value": value} if value is not None else self.slots
+        written = sentence(self.template.format(**slots))
+        return style(written, self.casing, self.final_mark) if styled else written
+
+    def restyled(self, text: str) -> str:
+        return style(text, self.casing, self.final_mark)
+
+
+def style(text: str, casing: str, final_mark: bool) -> str:
+    """'What's the capital of Austria?' as typed: lower -> "what's the capital of austria?", and so on."""
+    if casing not in CASINGS:
+        raise ValueError(f"unknown casing {casing!r}; the casings are {', '.join(CASINGS)}")
+    if not final_mark:
+        text = text.rstrip("?.!")
+    if casing == "lower":
+        return text.lower()
+    if casing == "upper":
+        return text.upper()
+    if casing == "first_lower":
+        return text[:1].lower() + text[1:]
+    return text
+
+
+def possessive(name: str) -> str:
+    """'Kenya' -> "Kenya's", 'the Bahamas' -> "the Bahamas'"."""
+    return name + ("'" if name.endswith("s") else "'s")
+
+
+def classic_phrasing(example: Example) -> Phrasing:
+    """The phrasing an example of the task files is written in, read back through its classic templates:
+    'Which country is Mombasa in?' -> template "Which country is {city} in?", slots {'city': 'Mombasa', ...};
+    for claims the slots hold the stated 'value' too."""
+    for template in FAMILIES[example.task]["classic"][example.relation]:
+        parts = re.split(r"(\{\w+\})", template)
+        pattern = "".join(f"(?P<{p[1:-1]}>.+?)" if p.startswith("{") else re.escape(p) for p in parts if p)
+        match = re.fullmatch(pattern, example.question, flags=re.IGNORECASE)
+        if match:
+            slots = match.groupdict()
+            if "country" in slots and slots["country"].startswith("The "):  # capitalised by `sentence`
+                slots["country"] = "the " + slots["country"][4:]
+            for name in ("country", "city"):
+                if name in slots:
+                    slots[f"{name}_s"] = possessive(slots[name])
+            return Phrasing(template, slots)
+    raise ValueError(f"example {example.id!r} matches none of the classic templates of {example.relation!r}")
+
+
+def slots_of(example: Example) -> dict:
+    """The names an example's question is made of (`classic_phrasing`): {'city': 'Mombasa', 'city_s': "Mombasa's"}"""
+    return classic_phrasing(example).slots
+
+
+def phrasing(example: Example, family: str, rng: random.Random, styled: bool = True) -> Phrasing | None:
+    """A phrasing of the example in this family, its template and style drawn with `rng`; None if the family has no
+    template for the example's relation."""
+    templates = FAMILIES[example.task][family].get(example.relation)
+    if not templates:
+        return None
+    slots = {k: v for k, v in slots_of(example).items() if k != "value"}
+    casing = rng.choices(list(CASINGS), list(CASINGS.values()))[0] if styled else "as_written"
+    return Phrasing(rng.choice(templates), slots, casing, final_mark=not styled or rng.random() < 0.6)
+
+
+def training_phrasing(example: Example, rng: random.Random) -> Phrasing:
+    """A phrasing for training: a training family drawn at random (one that has the relation), then a style."""
+    families = [f for f in TRAIN_FAMILIES[example.task] if example.relation in FAMILIES[example.task][f]]
+    return phrasing(example, rng.choice(families), rng)
+
+
+def claim_value(claim: Example) -> str:
+    """The value a classic claim states: 'Kenya lies in Europe.' -> 'Europe' (with 'the' for a country)."""
+    return slots_of(claim)["value"]
+
+
+def held_out_examples(task: str, split: str, data_dir=None) -> list[Example]:
+    """The split's examples of `task` ("qa" or "claims") asked in its held-out families: one question per
+    example, family, template and style fixed by a checksum of the example's id, so the set never changes."""
+    if split not in HELD_OUT:
+        raise ValueError(f"held-out phrasings exist for the splits {', '.join(HELD_OUT)}, not {split!r}")
+    kwargs = {} if data_dir is None else {"data_dir": data_dir}
+    rephrased = []
+    for e in load_task(task, split, **kwargs):
+        rng = random.Random(zlib.crc32(f"held-out-{e.id}".encode()))
+        families = [f for f in HELD_OUT[split][task] if e.relation in FAMILIES[task][f]]
+        if not families:
+            continue
+        p = phrasing(e, rng.choice(families), rng)
+        value = slots_of(e)["value"] if task == "claims" else None
+        rephrased.append(dataclasses.replace(e, question=p.text(value)))
+    return rephrased
