@@ -70,7 +70,6 @@ QA_FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
                          "Where is {city}?"),
         "city_population": ("How many people does {city} have?", "How many residents does {city} have?"),
     },
-    # held out for dev
     "do_you_know": {
         "capital": ("Do you know the capital of {country}?", "Do you know what the capital of {country} is?"),
         "currency": ("Do you know the currency of {country}?", "Do you know what money {country} uses?"),
@@ -78,6 +77,7 @@ QA_FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
         "city_country": ("Do you know which country {city} is in?", "Do you know where {city} is?"),
         "city_population": ("Do you know the population of {city}?", "Do you know how many people live in {city}?"),
     },
+    # held out for dev
     "i_want": {
         "capital": ("I want to know the capital of {country}.", "I'd like to know {country_s} capital"),
         "currency": ("I want to know the currency of {country}.", "I'd like to know {country_s} currency"),
@@ -85,13 +85,27 @@ QA_FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
         "city_country": ("I want to know the country of {city}.", "I'd like to know which country {city} is in"),
         "city_population": ("I want to know the population of {city}.", "I'd like to know how many live in {city}"),
     },
-    # held out for test
+    "curious": {
+        "capital": ("I'm curious about the capital of {country}.", "Curious: which city is {country_s} capital?"),
+        "currency": ("I'm curious about the currency of {country}.", "Curious: what money do they use in {country}?"),
+        "continent": ("I'm curious which continent {country} is on.", "Curious: where on earth is {country}?"),
+        "city_country": ("I'm curious which country {city} is in.", "Curious: where on earth is {city}?"),
+        "city_population": ("I'm curious about the population of {city}.", "Curious: how big is {city}?"),
+    },
     "tell_me": {
         "capital": ("Tell me the capital of {country}", "Tell me what the capital of {country} is."),
         "currency": ("Tell me the currency of {country}", "Tell me what money is used in {country}."),
         "continent": ("Tell me which continent {country} is on", "Tell me the continent of {country}."),
         "city_country": ("Tell me which country {city} is in", "Tell me the country {city} lies in."),
         "city_population": ("Tell me the population of {city}", "Tell me how many people live in {city}."),
+    },
+    # held out for test
+    "could_you": {
+        "capital": ("Could you find the capital of {country}?", "Could you look up {country_s} capital?"),
+        "currency": ("Could you find the currency of {country}?", "Could you look up what {country} pays with?"),
+        "continent": ("Could you check which continent {country} is on?", "Could you look up {country_s} continent?"),
+        "city_country": ("Could you find the country {city} is in?", "Could you check where {city} lies?"),
+        "city_population": ("Could you look up the population of {city}?", "Could you check how many live in {city}?"),
     },
     "is_what": {
         "capital": ("The capital of {country} is what?", "{country_s} capital is which city?"),
@@ -132,15 +146,45 @@ CLAIM_FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
-TRAIN_FAMILIES = {"qa": ("classic", "whats", "possessive", "name", "terse", "verbs"),
+TRAIN_FAMILIES = {"qa": ("classic", "whats", "possessive", "name", "terse", "verbs", "do_you_know", "tell_me"),
                   "claims": ("classic", "possessive", "verbs")}
-DEV_FAMILIES = {"qa": ("do_you_know", "i_want"), "claims": ("sits",)}
-TEST_FAMILIES = {"qa": ("tell_me", "is_what"), "claims": ("i_think",)}
+DEV_FAMILIES = {"qa": ("i_want", "curious"), "claims": ("sits",)}
+TEST_FAMILIES = {"qa": ("could_you", "is_what"), "claims": ("i_think",)}
 HELD_OUT = {"dev": DEV_FAMILIES, "test": TEST_FAMILIES}
 FAMILIES = {"qa": QA_FAMILIES, "claims": CLAIM_FAMILIES}
 
 # How a phrasing is typed: casing, and whether the final punctuation is kept. Weights: how often in training.
 CASINGS = {"as_written": 0.45, "lower": 0.35, "upper": 0.05, "first_lower": 0.15}
+
+# Filler: everyday words a training phrasing may be padded with ("so, um, what's the capital of Peru"), and what
+# questions about nothing in the memory are made of in training (ragedu.train). Our encoders' word embeddings stay
+# random (ragedu.train), so a word never seen in training looks like a name never seen in training; filler in
+# many places teaches the encoder that such words alone pick no passage. No word of a held-out family is a filler.
+_EVERYDAY = """a about actually again all also always am an and any anyone anything are around as ask asked asking
+at back bad be because been before best better big book both bring but by can car cat come coming day dear did
+does dog doing done down each easy else enough even ever every exactly fact far fast few fine first for friend from
+fun game get give go going gone good got great guess had happy hard has have he hello help her here hey hi him his
+home hope hour house idea if into it its just keep kind last later learn left let little long lot love made make
+maybe me mean might mind more morning most much must my need never new next nice night no not now off oh ok okay
+old one only or other our out over own people please pretty quick quickly quite rather read ready real really
+remember right said same say school see seems she should show simple since so some someone something soon sorry
+still story sure take talk teacher than thank thanks that the their them then there these they thing think this
+those though time today too tried try trying two um us very wait want was way we well were when while who why will
+with work world would yeah year yes yet you your""".split()
+
+
+def held_out_words() -> set[str]:
+    """Every word of a dev or test family's templates, lowercased."""
+    words = set()
+    for split in ("dev", "test"):
+        for task, families in HELD_OUT[split].items():
+            for family in families:
+                for templates in FAMILIES[task][family].values():
+                    words |= {w.lower() for t in templates for w in re.findall(r"[A-Za-z']+", re.sub(r"\{\w+\}", " ", t))}
+    return words | {w.split("'")[0] for w in words}
+
+
+FILLER_WORDS = tuple(w for w in _EVERYDAY if w not in held_out_words())
 
 
 @dataclass(frozen=True)
@@ -151,11 +195,12 @@ class Phrasing:
     slots: dict
     casing: str = "as_written"
     final_mark: bool = True
+    filler: str = ""          # words before the sentence ("so um"), or "" for none
 
     def text(self, value: str | None = None, styled: bool = True) -> str:
         """The sentence, with {value} (claims) filled in; unstyled it is cased as the template is (see `style`)."""
         slots = {**self.slots, "value": value} if value is not None else self.slots
-        written = sentence(self.template.format(**slots))
+        written = sentence(" ".join(filter(None, [self.filler, self.template.format(**slots)])))
         return style(written, self.casing, self.final_mark) if styled else written
 
     def restyled(self, text: str) -> str:
@@ -217,10 +262,17 @@ def phrasing(example: Example, family: str, rng: random.Random, styled: bool = T
     return Phrasing(rng.choice(templates), slots, casing, final_mark=not styled or rng.random() < 0.6)
 
 
-def training_phrasing(example: Example, rng: random.Random) -> Phrasing:
-    """A phrasing for training: a training family drawn at random (one that has the relation), then a style."""
+def filler(rng: random.Random, low: int, high: int) -> str:
+    """low to high everyday words drawn at random: 'so maybe please'."""
+    return " ".join(rng.choice(FILLER_WORDS) for _ in range(rng.randint(low, high)))
+
+
+def training_phrasing(example: Example, rng: random.Random, filler_share: float = 0.0) -> Phrasing:
+    """A phrasing for training: a training family drawn at random (one that has the relation), then a style;
+    with probability `filler_share`, one to three filler words before it."""
     families = [f for f in TRAIN_FAMILIES[example.task] if example.relation in FAMILIES[example.task][f]]
-    return phrasing(example, rng.choice(families), rng)
+    p = phrasing(example, rng.choice(families), rng)
+    return dataclasses.replace(p, filler=filler(rng, 1, 3)) if rng.random() < filler_share else p
 
 
 def claim_value(claim: Example) -> str:

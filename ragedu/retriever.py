@@ -24,11 +24,12 @@ from tqdm.auto import tqdm
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
 from ragedu.corpus import Corpus, Passage
-from ragedu.relevance import MemorySignal, memory_signals
+from ragedu.relevance import MemorySignal, memory_signals, standout
 
 INDEX_KINDS = ("flat", "hnsw", "ivfpq")  # exact MIPS; a navigable graph (the paper's); inverted lists + product quantisation
 HNSW_M = 32                # graph neighbours per vector (FAISS's default for IndexHNSWFlat)
 HNSW_EF_CONSTRUCTION = 40  # candidates kept while inserting (FAISS's default)
+SIGNAL_SAMPLE = 4096       # corpus rows whose scores the memory signal compares the best with (all, if fewer)
 HNSW_EF_SEARCH = 64        # candidates kept while searching: recall against speed (FAISS's default is 16)
 
 
@@ -229,6 +230,7 @@ class Retrieved:
     d_z: torch.Tensor        # (B, K, D) document vectors d(z)
     scores: torch.Tensor     # (B, K) d(z)ᵀq(x)
     log_p_z: torch.Tensor    # (B, K) log p(z|x), renormalised over the top-K
+    standout: torch.Tensor | None = None  # (B,) s(x) of ragedu.relevance: the best score against the corpus's
     threshold: float | None = None  # τ of ragedu.relevance, calibrated on dev questions; None if not calibrated
 
     @property
@@ -238,7 +240,7 @@ class Retrieved:
     @property
     def memory_signals(self) -> list[MemorySignal] | None:
         """Per question: do the raw scores d(z)ᵀq(x) say the memory holds nothing on it? (ragedu.relevance)"""
-        return memory_signals(self.scores, self.threshold)
+        return memory_signals(self.standout, self.threshold)
 
 
 class Retriever(nn.Module):
@@ -303,6 +305,7 @@ class Retriever(nn.Module):
             titles=[[p.title for p in ps] for ps in passages],
             texts=[[p.text for p in ps] for ps in passages],
             rows=rows, d_z=d_z, scores=scores, log_p_z=scores.log_softmax(dim=-1),
+            standout=standout(scores.detach().max(-1).values, q_x.detach() @ self.d_z[::max(1, N // SIGNAL_SAMPLE)].T),
             threshold=self.relevance_threshold,
         )
 

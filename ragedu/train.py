@@ -40,7 +40,7 @@ from ragedu.generator import Generator, GeneratorConfig, new_bart
 from ragedu.geonames import CONTINENTS, the
 from ragedu.marginalize import rag_log_likelihood
 from ragedu.model import RagModel
-from ragedu.phrasings import (TRAIN_FAMILIES, Phrasing, claim_value, classic_phrasing, held_out_examples,
+from ragedu.phrasings import (TRAIN_FAMILIES, Phrasing, claim_value, classic_phrasing, filler, held_out_examples,
                               training_phrasing)
 from ragedu.relevance import calibrate
 from ragedu.pretrained import save, untied_tensors
@@ -92,6 +92,8 @@ class TrainConfig:
     counterfactual: float = 0.75     # share of reader and RAG examples whose facts are replaced by invented ones
     rephrase: float = 0.7            # share of questions and claims asked in a training family's phrasing, typed in
                                      # a random casing (ragedu.phrasings); the rest as the task file has them
+    filler: float = 0.3              # share of those phrasings padded with everyday words (phrasings.FILLER_WORDS)
+    null_questions: int = 8          # filler-only 'questions' per retriever batch, taught to pick no passage
     claim_pairs: bool = True         # the reader reads each training claim twice: stating the passage's value, and not
     copy_head: bool = True           # the generator may copy input tokens (ragedu.copying); False: plain BART
     match_feature: bool = True       # input tokens flagged when they occur on the other side (ragedu.matching)
@@ -141,13 +143,14 @@ def sample_examples(grouped: dict[str, dict[str, list[Example]]], weights: dict,
     return picked
 
 
-def rephrase(example: Example, share: float, rng: random.Random) -> tuple[Example, Phrasing]:
+def rephrase(example: Example, share: float, rng: random.Random, filler_share: float = 0.0
+             ) -> tuple[Example, Phrasing | None]:
     """With probability `share`, the example asked in a training family's phrasing and casing; else as it is.
     The returned example's question is written unstyled (cased as its template), so that counterfactual swaps
     still find the names in it; `Phrasing.restyled` types it afterwards.    -> (example, phrasing)"""
     if example.task not in TRAIN_FAMILIES or rng.random() >= share:
         return example, None
-    p = training_phrasing(example, rng)
+    p = training_phrasing(example, rng, filler_share)
     value = claim_value(example) if example.task == "claims" else None
     return dataclasses.replace(example, question=p.text(value, styled=False)), p
 
@@ -435,13 +438,17 @@ def denoise_loss(generator: Generator, corpus: Corpus, cfg: TrainConfig):
 
 
 def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[Example]], max_len: int = 64,
-                   rephrase_share: float = 0.0):
+                   rephrase_share: float = 0.0, filler_share: float = 0.0, null_questions: int = 0):
     """Stage 1, DPR: −log softmax over the batch's passages, one shared encoder for questions and passages.
 
     Negatives are the other questions' gold passages (in-batch) plus one hard negative per question:
     another passage of the same country, which shares the country's name with the gold passage, so that
     only the rest of the question (a relation, a city, a population) can tell them apart. A share
     `rephrase_share` of the questions is asked in a training phrasing (`rephrase`).
+
+    `null_questions` questions of filler words alone ("so maybe the thanks") join each batch with no gold passage:
+    their loss is KL(uniform ‖ softmax over the batch's passages), lowest when no passage stands out, which is
+    what the memory signal (ragedu.relevance) reads on questions the memory holds nothing on.
     """
     pairs = [(e, gold, e.entity) for task in examples.values() for e in task for gold in e.gold_ids]
     by_entity: dict[str, set[str]] = {}
@@ -453,14 +460,21 @@ def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[
         chosen = rng.sample(pairs, batch)
         hard = [rng.choice([i for i in by_entity[entity] if i != gold] or [gold]) for _, gold, entity in chosen]
         ids = list(dict.fromkeys([gold for _, gold, _ in chosen] + hard))  # unique: no false negatives
-        questions = [restyle(p, e.question) for e, p in (rephrase(e, rephrase_share, rng) for e, _, _ in chosen)]
+        questions = [restyle(p, e.question) for e, p in
+                     (rephrase(e, rephrase_share, rng, filler_share) for e, _, _ in chosen)]
+        questions += [filler(rng, 2, 8) for _ in range(null_questions)]
         q = tokenizer(questions, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
         d = tokenizer([passage_text(corpus[corpus.row(i)]) for i in ids], padding=True, truncation=True,
                       max_length=128, return_tensors="pt")
         q_x = embed(encoder, q.input_ids, q.attention_mask)   # (B, D)
         d_z = embed(encoder, d.input_ids, d.attention_mask)   # (P, D), P ≤ 2B passages
         gold = torch.tensor([ids.index(g) for _, g, _ in chosen])
-        return torch.nn.functional.cross_entropy(q_x @ d_z.T, gold)
+        scores = q_x @ d_z.T                                  # (B + null, P) d(z)ᵀq(x)
+        loss = torch.nn.functional.cross_entropy(scores[:batch], gold)
+        if null_questions:   # KL(uniform ‖ p) = logsumexp(s) − mean(s) − log P ≥ 0
+            null = scores[batch:]
+            loss = loss + (null.logsumexp(-1) - null.mean(-1) - np.log(null.shape[1])).mean()
+        return loss
     return loss
 
 
@@ -474,7 +488,7 @@ def reader_loss(generator: Generator, corpus: Corpus, examples, cfg: TrainConfig
         for e in sample_examples(grouped, cfg.task_weights, batch, rng):
             gold = corpus[corpus.row(e.gold_ids[0])]
             stated = claim_value(e) if e.task == "claims" else None
-            phrased, p = rephrase(e, cfg.rephrase, rng)
+            phrased, p = rephrase(e, cfg.rephrase, rng, cfg.filler)
             if e.task == "claims" and cfg.claim_pairs:
                 rows += claim_pair(e, [gold.title], [gold.text], names, values, cfg.counterfactual, rng, p)
             else:
@@ -496,7 +510,7 @@ def rag_loss(model: RagModel, examples, cfg: TrainConfig):
 
     def loss(rng: random.Random, batch: int) -> torch.Tensor:
         chosen = sample_examples(grouped, cfg.task_weights, batch, rng)
-        phrased = [rephrase(e, cfg.rephrase, rng) for e in chosen]
+        phrased = [rephrase(e, cfg.rephrase, rng, cfg.filler) for e in chosen]
         retrieved = model.retriever.retrieve([restyle(p, e.question) for e, p in phrased], cfg.k)
         rows = []
         for e, (e_phrased, p), titles, texts in zip(chosen, phrased, retrieved.titles, retrieved.texts):
@@ -518,7 +532,7 @@ def closed_book_loss(generator: Generator, examples, cfg: TrainConfig):
     def loss(rng: random.Random, batch: int) -> torch.Tensor:
         chosen = sample_examples(grouped, cfg.task_weights, batch, rng)
         x, x_mask = generator.question_inputs([restyle(p, e.question) for e, p in
-                                               (rephrase(e, cfg.rephrase, rng) for e in chosen)])
+                                               (rephrase(e, cfg.rephrase, rng, cfg.filler) for e in chosen)])
         y, y_mask = generator.targets([e.answer for e in chosen])
         return -generator.log_p_yi(x, x_mask, y, y_mask).sum() / len(chosen)
     return loss
@@ -529,9 +543,9 @@ def calibrate_relevance(retriever: Retriever, quantile: float, batch: int = 256)
     """τ from the dev questions the memory answers: the task files' and the held-out dev phrasings', QA and claims."""
     questions = [e.question for task in ("qa", "claims")
                  for e in load_task(task, "dev") + held_out_examples(task, "dev")]
-    best = torch.cat([retriever.retrieve(questions[i:i + batch], 1).scores[:, 0]
-                      for i in range(0, len(questions), batch)])   # (Q,) s(x) = max_z d(z)ᵀq(x)
-    return calibrate(best, quantile)
+    s_x = torch.cat([retriever.retrieve(questions[i:i + batch], 1).standout
+                     for i in range(0, len(questions), batch)])   # (Q,) s(x), ragedu.relevance
+    return calibrate(s_x, quantile)
 
 
 def trained_tokenizer(path: Path, texts: list[str], vocab_size: int, lowercase: bool):
@@ -582,7 +596,8 @@ def train(out_dir: str | Path, cfg: TrainConfig | None = None, work_dir: str | P
     shared.embeddings.word_embeddings.requires_grad_(False)
     seconds["retriever"] = run_stage("retriever", cfg.retriever, {"encoder": shared}, trainable(shared),
                                      retriever_loss(shared, retriever_tokenizer, corpus, examples,
-                                                    rephrase_share=cfg.rephrase), ckpt, cfg, progress)
+                                                    rephrase_share=cfg.rephrase, filler_share=cfg.filler,
+                                                    null_questions=cfg.null_questions), ckpt, cfg, progress)
     retriever = Retriever.build(copy.deepcopy(shared), copy.deepcopy(shared), retriever_tokenizer, corpus,
                                 progress=progress)
 

@@ -12,19 +12,23 @@ from ragedu.cli import main
 from ragedu.evaluate import out_of_corpus_questions, signal_speaks
 from ragedu.phrasings import held_out_examples
 from ragedu.pretrained import load, save
-from ragedu.relevance import calibrate, memory_signals
+from ragedu.relevance import calibrate, memory_signals, standout
 from ragedu.retriever import EncoderConfig
 from ragedu.generator import GeneratorConfig
 
 
 def test_the_signal_reads_raw_scores_not_the_renormalised_posterior():
-    scores = torch.tensor([[9.0, 8.0, 7.0], [3.0, 2.0, 1.0]])  # the same p(z|x) for both questions
-    torch.testing.assert_close(scores[0].log_softmax(-1), scores[1].log_softmax(-1))
-    signals = memory_signals(scores, threshold=5.0)
-    assert [s.speaks for s in signals] == [False, True]
-    assert [s.score for s in signals] == [9.0, 3.0]
+    corpus = torch.tensor([[9.0, 1.0, 1.0, 1.0, 1.0, 1.0], [9.0, 8.9, 8.8, 8.7, 8.6, 8.5]])  # (B, N) d(z)ᵀq(x)
+    top = corpus[:, :2]                                                       # (B, K=2)
+    s_x = standout(top.max(-1).values, corpus)
+    by_hand = [(9.0 - row.mean()) / row.std() for row in corpus]
+    torch.testing.assert_close(s_x, torch.stack(by_hand))
+    signals = memory_signals(s_x, threshold=1.5)
+    assert [s.speaks for s in signals] == [False, True]   # …but only the first passage stands out of its corpus
     assert "nothing" in signals[1].sentence and "guess" in signals[1].sentence
-    assert memory_signals(scores, None) is None
+    assert memory_signals(s_x, None) is None
+    # renormalising cannot tell the two apart: shifting a row's scores changes neither p(z|x) nor s(x)
+    torch.testing.assert_close(standout(top.max(-1).values + 5, corpus + 5), s_x)
 
 
 def test_calibration_is_the_quantile_of_the_best_scores():
@@ -49,7 +53,9 @@ def test_the_threshold_is_saved_loaded_and_carried_by_retrieval(toy_rag, toy_tok
     with torch.no_grad():
         retrieved = model.retriever.retrieve(["Which country is Town 3 in?", "Town 7"], 3)
     signals = retrieved.memory_signals
-    assert [s.speaks for s in signals] == [s < 0.25 for s in retrieved.scores.max(-1).values.tolist()]
+    corpus_scores = model.retriever.encode_questions(retrieved.questions) @ model.retriever.d_z.T   # (B, N)
+    torch.testing.assert_close(retrieved.standout, standout(corpus_scores.max(-1).values, corpus_scores))
+    assert [s.speaks for s in signals] == [s < 0.25 for s in retrieved.standout.tolist()]
     assert dataclasses.replace(retrieved, threshold=None).memory_signals is None
 
 
