@@ -22,9 +22,13 @@ from pathlib import Path
 from ragedu.errors import RagEduError, RagEduFileNotFound
 
 
-def count(name: str, value, low: int = 1, high: int | None = None, hint: str = "") -> int:
-    """A whole number low ≤ value ≤ high of any integer type (int, NumPy, a 0-d torch tensor); not a bool."""
-    allowed = f"an integer from {low}" + (f" to {high}" if high is not None else " up") + hint
+def count(name: str, value, low: int = 1, high: int | None = None, what: str = "", hint: str = "") -> int:
+    """A whole number low ≤ value ≤ high of any integer type (int, NumPy, a 0-d torch tensor); not a bool.
+    `what` names the upper bound ("the corpus size "), `hint` follows the allowed range."""
+    if high is None:
+        allowed = ("a positive integer" if low == 1 else f"an integer of at least {low}") + hint
+    else:
+        allowed = f"an integer between {low} and {what}{high}{hint}"
     if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):  # True is an int in Python
         raise RagEduError(f"{name} must be {allowed}, got the boolean {value!r}")
     try:

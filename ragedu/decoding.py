@@ -276,11 +276,11 @@ def _check(generator, log_p_z, context_ids, context_mask, num_beams, max_len, le
            num_return_sequences) -> tuple[int, int, float, int]:
     """The settings as Python numbers (NumPy integers accepted, booleans and NaN refused), shapes checked."""
     num_beams = checks.count("num_beams", num_beams, 1, hint=" (1 is greedy decoding)")
-    max_len = checks.count("max_len", max_len, 1, generator.max_target_len,
-                           hint=", what the decoder's position embeddings hold")
+    max_len = checks.count("max_len", max_len, 1, getattr(generator, "max_target_len", None),
+                           what="the decoder's position limit ")
     length_penalty = checks.number("length_penalty", length_penalty)
     num_return_sequences = checks.count("num_return_sequences", num_return_sequences, 1, num_beams,
-                                        hint=" (num_beams)")
+                                        what="num_beams=")
     if context_ids.dim() != 3 or context_mask.shape != context_ids.shape:
         raise RagEduError(f"context ids and mask must both be (B, K, L), got {tuple(context_ids.shape)} and "
                           f"{tuple(context_mask.shape)}")
@@ -520,10 +520,10 @@ def decode(model: RagModel, questions: list[str], variant: str, k: int, mode: st
     if mode not in MODES:
         raise RagEduError(f"unknown RAG-Sequence decoding mode {mode!r}; choose one of {MODES}")
     if retrieved is None:
-        k = checks.count("K", k, 1, len(model.retriever.corpus), hint=" (the corpus size)")
+        k = checks.count("K", k, 1, len(model.retriever.corpus), what="the corpus size ")
         retrieved = model.retriever.retrieve(questions, k)
     else:
-        k = checks.count("K", k, 1, retrieved.k, hint=" (the passages retrieved per question)")
+        k = checks.count("K", k, 1, retrieved.k, hint=", the passages retrieved per question")
     if variant == "sequence" and mode == "thorough":
         warn_rescoring_cost(len(retrieved.questions), k, checks.count("num_beams", num_beams, 1))
     titles, texts = [t[:k] for t in retrieved.titles], [t[:k] for t in retrieved.texts]

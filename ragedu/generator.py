@@ -93,10 +93,6 @@ class Generator(nn.Module):
         if model.config.vocab_size < len(tokenizer):
             raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the generator only "
                              f"{model.config.vocab_size} embeddings; they must come from one vocabulary")
-        positions = getattr(model.config, "max_position_embeddings", max_input_len)
-        if max_input_len > positions:
-            raise RagEduError(f"max_input_len {max_input_len} exceeds the generator's {positions} positions; "
-                              f"choose at most {positions}")
         self.model = model
         self.tokenizer = tokenizer
         self.max_input_len = max_input_len
@@ -132,10 +128,14 @@ class Generator(nn.Module):
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
     @property
+    def max_positions(self) -> int:
+        """How many tokens BART's learned position embeddings hold (encoder and decoder alike)."""
+        return getattr(self.model.config, "max_position_embeddings", None) or 10**9
+
+    @property
     def max_target_len(self) -> int:
         """The longest y (</s> included) the decoder's positions hold: it reads the prefix and y_1 … y_{T-1}."""
-        positions = getattr(self.model.config, "max_position_embeddings", None) or 10**9
-        return positions - len(self.decoder_prefix) + 1
+        return self.max_positions - len(self.decoder_prefix) + 1
 
     @property
     def separator_tokens(self) -> list[int]:
@@ -162,6 +162,8 @@ class Generator(nn.Module):
                     z = z[:budget - len(separator)] + separator
                 rows.append([self.tokenizer.bos_token_id, *z, *x, self.tokenizer.eos_token_id])
         ids, mask = self.pad(rows)
+        checks.within("an input `title / text // question`", ids.shape[-1], self.max_positions,
+                      "what the encoder's position embeddings hold; lower max_input_len")
         B, K = len(questions), len(titles[0])
         return ids.view(B, K, -1), mask.view(B, K, -1)
 

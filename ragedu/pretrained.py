@@ -96,8 +96,16 @@ def check_index_matches(index, rows: list[int], d_z_encoded: torch.Tensor, path:
 
 
 def check_retriever_index(retriever, path: Path | str, rows: list[int] | None = None) -> None:
-    """Re-encode the passages of `rows` (default: a spread sample; all rows for --write-manifest) with the
-    retriever's document encoder and compare them with the index's vectors."""
+    """Tie a retriever's index to its passages: every row of the index must be the retriever's d(z) (all
+    rows, cheap), and the passages of `rows` (default: a spread sample; every row for `ragedu manifest`)
+    re-encoded by its document encoder must be those vectors."""
+    d_z_index = index_vectors(retriever.index)  # (N, D); None for IVF-PQ, whose codes the sample checks
+    if d_z_index is not None:
+        error = (d_z_index - retriever.d_z.cpu()).norm(dim=-1) / retriever.d_z.cpu().norm(dim=-1).clamp_min(1e-12)
+        if error.max().item() > 1e-3:
+            raise RagEduError(f"{path} does not hold this model's d(z) of its passages: row "
+                              f"{int(error.argmax())} differs from the vectors p(z|x) is computed from; rebuild "
+                              "it with ragedu.memory.swap_memory")
     rows = spot_rows(len(retriever.corpus)) if rows is None else rows
     sample = Corpus([retriever.corpus[r] for r in rows])
     d_z = encode_passages(retriever.doc_encoder, retriever.tokenizer, sample, progress=len(rows) > 256,

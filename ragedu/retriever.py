@@ -286,7 +286,7 @@ class Retriever(nn.Module):
     def retrieve(self, questions: list[str], k: int) -> Retrieved:
         """The top-K passages by d(z)ᵀq(x) and log p(z|x) renormalised over them."""
         N = len(self.corpus)
-        k = checks.count("K", k, 1, N, hint=" (the corpus size)")
+        k = checks.count("K", k, 1, N, what="the corpus size ")
         q_x = self.encode_questions(questions)                                # (B, D)
         _, found = self.index.search(np.ascontiguousarray(q_x.detach().float().cpu().numpy()), k)  # FAISS: CPU
         if (found < 0).any():  # FAISS pads with -1 when it finds fewer than K

@@ -34,8 +34,8 @@ def test_ask_file_prints_one_json_object_a_line(toy_model_dir, tmp_path, capsys)
 
 @pytest.mark.parametrize("argv,message", [
     (["ask", " "], "the question is empty"),
-    (["ask", "Town 3?", "-k", "0"], "-k must be an integer from 1 up, got 0"),
-    (["ask", "Town 3?", "-k", "61"], "K must be an integer from 1 to 60 (the corpus size), got 61"),
+    (["ask", "Town 3?", "-k", "0"], "-k must be a positive integer, got 0"),
+    (["ask", "Town 3?", "-k", "61"], "K must be an integer between 1 and the corpus size 60, got 61"),
     (["ask", "why " * 80], "at most 48 are allowed"),
     (["ask"], "give a question"),
 ])
