@@ -4,6 +4,7 @@
     ragedu train [--out DIR]
     ragedu eval [--json] [--split test]
     ragedu eval hot-swap [--json]       the paper's index hot-swap table for our memory editions (notebook 6)
+    ragedu manifest DIR                 check a model directory saved without a manifest, then write one
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from ragedu import checks
+from ragedu.errors import RagEduError
 from ragedu.marginalize import VARIANTS
 
 
@@ -56,23 +59,50 @@ def print_answer(result: dict) -> None:
         print(f"    {p['p_z']:.3f}  {p['title']}: {p['text']}")
 
 
-def cmd_ask(args) -> int:
+def ask_lines(args) -> list[tuple[int | None, str | RagEduError]]:
+    """What `ragedu ask` will answer, checked before the model loads: (line number or None, question or the
+    error of a bad --file line). Raises RagEduError for a mistake that stops the whole command."""
+    checks.count("-k", args.k, 1)
+    checks.count("--beams", args.beams, 1, hint=" (1 is greedy decoding)")
+    if args.memory is not None:
+        from ragedu.memory import check_edition
+        check_edition(args.memory)
     if args.file:
-        questions = [line.strip() for line in Path(args.file).read_text().splitlines() if line.strip()]
-        if not questions:
-            raise ValueError(f"{args.file} holds no questions; write one question a line")
-    elif args.question:
-        questions = [" ".join(args.question)]
-    else:
-        raise ValueError("give a question, e.g. ragedu ask \"What is the capital of Kenya?\", or --file F")
+        if args.question:
+            raise RagEduError("give a question or --file F, not both")
+        return checks.question_lines(args.file)
+    if args.question:
+        return [(None, checks.question(" ".join(args.question)))]
+    raise RagEduError("give a question, e.g. ragedu ask \"What is the capital of Kenya?\", or --file F")
+
+
+def cmd_ask(args) -> int:
+    lines = ask_lines(args)
+    if "sequence" in (args.variant or "sequence") and args.mode == "thorough":
+        from ragedu.decoding import warn_rescoring_cost
+        warn_rescoring_cost(1, args.k, args.beams)  # once, before the model loads
     model = _model(args.model, args.memory)
     variants = VARIANTS if args.variant is None else (args.variant,)
-    for question in questions:
-        result = answer(model, question, variants, args.k, args.beams, args.mode)
+    failed = 0
+    for line_no, question in lines:
+        try:
+            if isinstance(question, RagEduError):
+                raise question
+            result = answer(model, question, variants, args.k, args.beams, args.mode)
+        except RagEduError as error:
+            if line_no is None:
+                raise
+            failed += 1  # with --file: name the line, answer the others, exit non-zero at the end
+            print(f"ragedu ask: error: {args.file}:{line_no}: {error}", file=sys.stderr, flush=True)
+            continue
         if args.json or args.file:
             print(json.dumps(result, ensure_ascii=False), flush=True)
         else:
             print_answer(result)
+    if failed:
+        print(f"ragedu ask: error: {failed} of {len(lines)} questions in {args.file} were not answered (above)",
+              file=sys.stderr)
+        return 2
     return 0
 
 
@@ -81,7 +111,7 @@ def cmd_train(args) -> int:
     from ragedu.train import TrainConfig, train
 
     out = Path(args.out) if args.out else DEFAULT_MODEL_DIR
-    cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text())) if args.config else TrainConfig()
+    cfg = TrainConfig.from_dict(read_json(args.config, "--config")) if args.config else TrainConfig()
     t = time.time()
     seconds = train(out, cfg, work_dir=args.work_dir)
     print(json.dumps({"model_dir": str(out), "seconds": {s: round(v, 1) for s, v in seconds.items()},
@@ -89,10 +119,25 @@ def cmd_train(args) -> int:
     return 0
 
 
+def read_json(path: str, what: str) -> dict:
+    """A JSON object from a file the user named, or one sentence saying what is wrong with it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise RagEduError(f"{what} {path} is not a readable JSON file ({type(error).__name__}: {error})") from None
+    if not isinstance(data, dict):
+        raise RagEduError(f"{what} {path} holds a JSON {type(data).__name__}; write an object of TrainConfig fields")
+    return data
+
+
 def cmd_eval(args) -> int:
     from ragedu.evaluate import evaluate
     from ragedu.pretrained import DEFAULT_MODEL_DIR, load_closed_book
 
+    checks.count("-k", args.k, 1)
+    if args.limit is not None:
+        checks.count("--limit", args.limit, 1, hint=" (examples of each task)")
     path = Path(args.model) if args.model else DEFAULT_MODEL_DIR
     model = _model(args.model)
     try:
@@ -107,9 +152,18 @@ def cmd_eval(args) -> int:
 def cmd_hot_swap(args) -> int:
     from ragedu.memory import hot_swap
 
+    checks.count("-k", args.k, 1)
+    checks.count("--limit", args.limit, 1, hint=" (unchanged test questions)")
     result = hot_swap(_model(args.model), k=args.k, variant=args.variant, unchanged_limit=args.limit,
                       progress=not args.json)
     print(json.dumps(result.to_json(), indent=None if args.json else 2))
+    return 0
+
+
+def cmd_manifest(args) -> int:
+    from ragedu.pretrained import write_checked_manifest
+
+    print(f"wrote {write_checked_manifest(args.dir)}")
     return 0
 
 
@@ -151,10 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     hs.add_argument("--model", help="a model directory (default: the shipped model)")
     hs.set_defaults(run=cmd_hot_swap)
 
+    mf = sub.add_parser("manifest", help="check every file and the whole index of a model directory that has no "
+                                         "manifest.json (an older or hand-made one), then write it")
+    mf.add_argument("dir", help="the model directory")
+    mf.set_defaults(run=cmd_manifest)
+
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
+    except RagEduError as error:  # a user's mistake: one sentence, exit 2; anything else is a bug: a traceback
         print(f"ragedu {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragedu.errors import RagEduError, RagEduFileNotFound
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 CORPUS_PATH = DATA_DIR / "corpus.jsonl"
 
@@ -27,13 +29,13 @@ class Corpus:
 
     def __init__(self, passages: list[Passage]):
         if not passages:
-            raise ValueError("a corpus needs at least one passage, got none")
+            raise RagEduError("a corpus needs at least one passage, got none")
         row_of_id: dict[str, int] = {}
         for row, passage in enumerate(passages):
             if not passage.id:
-                raise ValueError(f"passage at row {row} has an empty id")
+                raise RagEduError(f"passage at row {row} has an empty id")
             if passage.id in row_of_id:
-                raise ValueError(
+                raise RagEduError(
                     f"duplicate passage id {passage.id!r} at rows {row_of_id[passage.id]} and {row}; "
                     "every passage needs a unique id"
                 )
@@ -64,16 +66,21 @@ def load_corpus(path: str | Path = CORPUS_PATH) -> Corpus:
     """Read a corpus from JSON lines with the keys id, title, text."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"corpus file {path} does not exist (build it with `python -m ragedu.geonames`)")
+        raise RagEduFileNotFound(f"corpus file {path} does not exist (build it with `python -m ragedu.geonames`)")
     passages = []
     with path.open(encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            row = json.loads(line)
-            missing = {"id", "title", "text"} - row.keys()
-            if missing:
-                raise ValueError(f"{path}:{line_no}: passage lacks the keys {sorted(missing)}")
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise RagEduError(f"{path}:{line_no} is not a JSON object; write one passage a line as "
+                                  '{"id": …, "title": …, "text": …}') from None
+            missing = {"id", "title", "text"} - (row.keys() if isinstance(row, dict) else set())
+            if missing or not all(isinstance(row[k], str) for k in ("title", "text")):
+                raise RagEduError(f"{path}:{line_no}: a passage needs the keys id, title, text, with strings "
+                                  f"for title and text; got {line.strip()[:60]!r}")
             passages.append(Passage(str(row["id"]), row["title"], row["text"]))
     return Corpus(passages)
 

@@ -30,10 +30,14 @@ No forced EOS, no minimum length, no n-gram blocking: pass the matching settings
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass, field
 
 import torch
+from tqdm.auto import tqdm
 
+from ragedu import checks
+from ragedu.errors import CostWarning, RagEduError
 from ragedu.generator import Generator, flatten_passages
 from ragedu.marginalize import check_variant, rag_token_marginal, token_posterior
 from ragedu.model import RagModel
@@ -42,6 +46,9 @@ from ragedu.retriever import Retrieved
 MODES = ("thorough", "fast")
 NEG_INF = float("-inf")
 RESCORE_TOKENS = 4096  # decoder tokens per slice of thorough decoding's rescoring pass (see `_rescore`)
+# Thorough decoding rescores up to B·K·N·(K−1) (hypothesis, passage) pairs: K² grows fast (on 2 cores 3.0 s at
+# K = 50, 12.8 s at 100, 45.7 s at 200 with N = 1). Beyond this many pairs it says so up front and shows a bar.
+LARGE_RESCORE = 8_000
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -265,20 +272,22 @@ class Decoded:
 # The two decoders
 # ---------------------------------------------------------------------------------------------------------
 
-def _check(log_p_z, context_ids, context_mask, num_beams, max_len, num_return_sequences) -> None:
-    if not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"num_beams must be a positive integer (1 is greedy decoding), got {num_beams!r}")
-    if not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"max_len must be a positive integer number of tokens, got {max_len!r}")
-    if not isinstance(num_return_sequences, int) or not 1 <= num_return_sequences <= num_beams:
-        raise ValueError(f"num_return_sequences must be between 1 and num_beams={num_beams}, "
-                         f"got {num_return_sequences!r}")
+def _check(generator, log_p_z, context_ids, context_mask, num_beams, max_len, length_penalty,
+           num_return_sequences) -> tuple[int, int, float, int]:
+    """The settings as Python numbers (NumPy integers accepted, booleans and NaN refused), shapes checked."""
+    num_beams = checks.count("num_beams", num_beams, 1, hint=" (1 is greedy decoding)")
+    max_len = checks.count("max_len", max_len, 1, getattr(generator, "max_target_len", None),
+                           what="the decoder's position limit ")
+    length_penalty = checks.number("length_penalty", length_penalty)
+    num_return_sequences = checks.count("num_return_sequences", num_return_sequences, 1, num_beams,
+                                        what="num_beams=")
     if context_ids.dim() != 3 or context_mask.shape != context_ids.shape:
-        raise ValueError(f"context ids and mask must both be (B, K, L), got {tuple(context_ids.shape)} and "
-                         f"{tuple(context_mask.shape)}")
+        raise RagEduError(f"context ids and mask must both be (B, K, L), got {tuple(context_ids.shape)} and "
+                          f"{tuple(context_mask.shape)}")
     if log_p_z.dim() != 2 or log_p_z.shape != context_ids.shape[:2]:
-        raise ValueError(f"log_p_z must be (B, K) = {tuple(context_ids.shape[:2])}, one log p(z|x) per retrieved "
-                         f"passage, got {tuple(log_p_z.shape)}")
+        raise RagEduError(f"log_p_z must be (B, K) = {tuple(context_ids.shape[:2])}, one log p(z|x) per retrieved "
+                          f"passage, got {tuple(log_p_z.shape)}")
+    return num_beams, max_len, length_penalty, num_return_sequences
 
 
 @contextlib.contextmanager
@@ -315,7 +324,8 @@ def rag_token_decode(generator: Generator, log_p_z: torch.Tensor, context_ids: t
         p'(y_i|x,y<i) = Σ_z p(z|x) p_θ(y_i|x,z,y<i)
     (B, K) log p(z|x), (B, K, L) context ids and mask -> Decoded, ranked by log p'(y|x) / |y|^length_penalty
     """
-    _check(log_p_z, context_ids, context_mask, num_beams, max_len, num_return_sequences)
+    num_beams, max_len, length_penalty, num_return_sequences = _check(
+        generator, log_p_z, context_ids, context_mask, num_beams, max_len, length_penalty, num_return_sequences)
     B, K, L = context_ids.shape
     with _eval_mode(generator):
         h = generator.encode(context_ids, context_mask)                     # (B, K, L, D), once
@@ -371,8 +381,9 @@ def rag_sequence_decode(generator: Generator, log_p_z: torch.Tensor, context_ids
     pass, so the view can show what it skipped; its ranking is unchanged.
     """
     if mode not in MODES:
-        raise ValueError(f"unknown RAG-Sequence decoding mode {mode!r}; choose one of {MODES}")
-    _check(log_p_z, context_ids, context_mask, num_beams, max_len, num_return_sequences)
+        raise RagEduError(f"unknown RAG-Sequence decoding mode {mode!r}; choose one of {MODES}")
+    num_beams, max_len, length_penalty, num_return_sequences = _check(
+        generator, log_p_z, context_ids, context_mask, num_beams, max_len, length_penalty, num_return_sequences)
     B, K, L = context_ids.shape
     with _eval_mode(generator):
         h = generator.encode(context_ids, context_mask)                     # (B, K, L, D), once
@@ -456,7 +467,8 @@ def _rescore(generator: Generator, h: torch.Tensor, context_mask: torch.Tensor, 
     # is ~3x slower: its (P, T, V) logits run to hundreds of MB, and every op page-faults and misses cache.
     log_p_y_given_z = torch.empty(len(b), device=h.device)                  # (P,)
     step = max(1, RESCORE_TOKENS // T)
-    for s in range(0, len(b), step):
+    for s in tqdm(range(0, len(b), step), desc=f"rescoring {len(b):,} (hypothesis, passage) pairs",
+                  disable=len(b) < LARGE_RESCORE, leave=False):
         rows = slice(s, s + step)
         log_p_yi = generator.log_p_yi_encoded(h[b[rows], k[rows]][:, None], context_mask[b[rows], k[rows]][:, None],
                                               y[rows], y_mask[rows])        # (rows, 1, T)
@@ -482,6 +494,22 @@ def _sequence_trace(generator, mode, Y: Hypotheses, rescored, log_p_z, b: int) -
     )
 
 
+def rescoring_pairs(B: int, K: int, num_beams: int) -> int:
+    """At most how many p_θ(y|x,z) thorough decoding computes beyond the beams: each of a question's K·N
+    hypotheses under each of the K − 1 passages whose beam did not find it."""
+    return B * K * num_beams * (K - 1)
+
+
+def warn_rescoring_cost(B: int, K: int, num_beams: int) -> None:
+    """Say before it starts when RAG-Sequence thorough decoding may take minutes (it grows as K²)."""
+    pairs = rescoring_pairs(B, K, num_beams)
+    if pairs >= LARGE_RESCORE:
+        warnings.warn(f"RAG-Sequence thorough decoding at K={K} with {num_beams} beam(s) rescores up to "
+                      f"{pairs:,} (hypothesis, passage) pairs, growing as K² (on 2 cores about 3 s at K = 50, "
+                      f"46 s at K = 200, minutes beyond); fast decoding (mode='fast', ragedu ask --mode fast) "
+                      "skips the rescoring", CostWarning, stacklevel=3)
+
+
 def decode(model: RagModel, questions: list[str], variant: str, k: int, mode: str = "thorough",
            num_beams: int = 4, max_len: int = 20, length_penalty: float = 1.0, num_return_sequences: int = 1,
            trace: bool = False, retrieved: Retrieved | None = None) -> Decoded:
@@ -490,12 +518,14 @@ def decode(model: RagModel, questions: list[str], variant: str, k: int, mode: st
     its top K are used and p(z|x) is renormalised over them. `mode` applies to RAG-Sequence only."""
     check_variant(variant)
     if mode not in MODES:
-        raise ValueError(f"unknown RAG-Sequence decoding mode {mode!r}; choose one of {MODES}")
+        raise RagEduError(f"unknown RAG-Sequence decoding mode {mode!r}; choose one of {MODES}")
     if retrieved is None:
+        k = checks.count("K", k, 1, len(model.retriever.corpus), what="the corpus size ")
         retrieved = model.retriever.retrieve(questions, k)
-    elif not isinstance(k, int) or not 1 <= k <= retrieved.k:
-        raise ValueError(f"K={k!r} but only {retrieved.k} passages were retrieved per question; "
-                         f"choose 1 ≤ K ≤ {retrieved.k} or retrieve more")
+    else:
+        k = checks.count("K", k, 1, retrieved.k, hint=", the passages retrieved per question")
+    if variant == "sequence" and mode == "thorough":
+        warn_rescoring_cost(len(retrieved.questions), k, checks.count("num_beams", num_beams, 1))
     titles, texts = [t[:k] for t in retrieved.titles], [t[:k] for t in retrieved.texts]
     log_p_z = retrieved.scores[:, :k].detach().log_softmax(dim=-1)          # (B, K) renormalised over the top K
     context_ids, context_mask = model.generator.context_inputs(titles, texts, retrieved.questions)

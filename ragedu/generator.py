@@ -28,7 +28,9 @@ from torch import nn
 from transformers import BartConfig, BartForConditionalGeneration, PreTrainedModel, PreTrainedTokenizerFast
 from transformers.modeling_outputs import BaseModelOutput
 
+from ragedu import checks
 from ragedu.copying import CopyHead
+from ragedu.errors import RagEduError
 from ragedu.matching import MatchEmbedding, align_case, match_flags
 
 TITLE_SEP, QUESTION_SEP = " / ", " //"  # the separators of Hugging Face's RAG generator input
@@ -126,6 +128,16 @@ class Generator(nn.Module):
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
     @property
+    def max_positions(self) -> int:
+        """How many tokens BART's learned position embeddings hold (encoder and decoder alike)."""
+        return getattr(self.model.config, "max_position_embeddings", None) or 10**9
+
+    @property
+    def max_target_len(self) -> int:
+        """The longest y (</s> included) the decoder's positions hold: it reads the prefix and y_1 … y_{T-1}."""
+        return self.max_positions - len(self.decoder_prefix) + 1
+
+    @property
     def separator_tokens(self) -> list[int]:
         """The tokens of ` //`, between the passage and the question"""
         return self._tokens(self.question_sep)
@@ -133,8 +145,8 @@ class Generator(nn.Module):
     def question_tokens(self, question: str) -> list[int]:
         ids = self._tokens(" " + question.strip())
         if len(ids) > self.max_question_len:
-            raise ValueError(f"question is {len(ids)} tokens long; at most {self.max_question_len} are allowed: "
-                             f"{question[:60]!r}…")
+            raise RagEduError(f"question is {len(ids)} tokens long; at most {self.max_question_len} are allowed: "
+                              f"{question[:60]!r}…")
         return ids
 
     def context_inputs(self, titles: list[list[str]], texts: list[list[str]],
@@ -152,6 +164,8 @@ class Generator(nn.Module):
                     z = z[:budget - len(separator)] + separator
                 rows.append([self.tokenizer.bos_token_id, *z, *x, self.tokenizer.eos_token_id])
         ids, mask = self.pad(rows)
+        checks.within("an input `title / text // question`", ids.shape[-1], self.max_positions,
+                      "what the encoder's position embeddings hold; lower max_input_len")
         B, K = len(questions), len(titles[0])
         return ids.view(B, K, -1), mask.view(B, K, -1)
 
@@ -165,10 +179,10 @@ class Generator(nn.Module):
     def targets(self, answers: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids of each answer followed by </s>, padded    -> (B, T) ids and mask"""
         rows = []
-        for a in answers:
-            if not a.strip():
-                raise ValueError("an answer is empty; a target needs at least one token")
+        for i, a in enumerate(checks.answers(answers, len(answers))):
             rows.append([*self._tokens(" " + a.strip()), self.tokenizer.eos_token_id])
+            checks.within(f"answer {i}", len(rows[-1]), self.max_target_len,
+                          "with </s>, what the decoder's position embeddings hold")
         return self.pad(rows)
 
     def pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

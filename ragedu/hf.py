@@ -43,7 +43,9 @@ import torch
 from torch import nn
 from transformers import AutoTokenizer, DPRContextEncoder, PretrainedConfig, RagConfig, RagTokenForGeneration
 
+from ragedu import checks
 from ragedu.corpus import Corpus, Passage, load_corpus, save_corpus
+from ragedu.errors import RagEduError, RagEduFileNotFound
 from ragedu.generator import Generator
 from ragedu.model import RagModel
 from ragedu.pretrained import atomic_directory
@@ -85,8 +87,8 @@ def check_kind(name_or_path: str | Path, allowed: tuple[str, ...], role: str) ->
         hint = "; a DPR context encoder goes in context_encoder=, beside a RAG checkpoint"
     elif role == "RAG checkpoint" and found in GENERATOR_TYPES:
         hint = "; a BART alone has no retriever: load a RAG checkpoint such as facebook/rag-token-base"
-    raise ValueError(f"{name_or_path} is a {found!r} checkpoint, not a {role} (allowed model_type: "
-                     f"{allowed}){hint}")
+    raise RagEduError(f"{name_or_path} is a {found!r} checkpoint, not a {role} (allowed model_type: "
+                      f"{allowed}){hint}")
 
 
 def weights_kwargs(name_or_path: str | Path, allow_pickle: bool) -> dict:
@@ -96,10 +98,10 @@ def weights_kwargs(name_or_path: str | Path, allow_pickle: bool) -> dict:
         has_safe = any((path / f).exists() for f in SAFE_FILES)
         pickles = [f for f in PICKLE_FILES if (path / f).exists()]
         if not has_safe and pickles and not allow_pickle:
-            raise ValueError(f"{path} holds its weights only as pickle ({pickles}); ragedu reads safetensors. "
-                             "Convert them, or pass allow_pickle=True if you trust the source")
+            raise RagEduError(f"{path} holds its weights only as pickle ({pickles}); ragedu reads safetensors. "
+                              "Convert them, or pass allow_pickle=True if you trust the source")
         if not has_safe and not pickles:
-            raise FileNotFoundError(f"{path} has a config.json but no weights ({SAFE_FILES[0]})")
+            raise RagEduFileNotFound(f"{path} has a config.json but no weights ({SAFE_FILES[0]})")
     # on the hub: safetensors required unless pickle is allowed (then safetensors still preferred if present)
     return dict(use_safetensors=None if allow_pickle else True)
 
@@ -109,8 +111,8 @@ def _from_pretrained(cls, name_or_path, allow_pickle: bool):
         return cls.from_pretrained(str(name_or_path), **weights_kwargs(name_or_path, allow_pickle))
     except OSError as error:
         if not allow_pickle and "safetensors" in str(error):
-            raise ValueError(f"{name_or_path} has no safetensors weights; pass allow_pickle=True if you trust "
-                             f"its pickle weights ({error})") from None
+            raise RagEduError(f"{name_or_path} has no safetensors weights; pass allow_pickle=True if you trust "
+                              f"its pickle weights ({error})") from None
         raise
 
 
@@ -171,9 +173,9 @@ def load_generator(rag: RagTokenForGeneration, name_or_path: str | Path, setting
     """BART and its tokenizer, reading `title / text // question` with the checkpoint's separators."""
     found = rag.generator.config.model_type
     if found not in GENERATOR_TYPES:
-        raise ValueError(f"{name_or_path} has a {found!r} generator; ragedu reads {GENERATOR_TYPES} generators")
+        raise RagEduError(f"{name_or_path} has a {found!r} generator; ragedu reads {GENERATOR_TYPES} generators")
     if not settings.doc_sep.endswith(" "):
-        raise ValueError(f"doc_sep {settings.doc_sep!r} does not end in a space; ragedu puts ' ' + question after it")
+        raise RagEduError(f"doc_sep {settings.doc_sep!r} does not end in a space; ragedu puts ' ' + question after it")
     tokenizer = AutoTokenizer.from_pretrained(str(name_or_path), subfolder="generator_tokenizer")
     # ragedu's Generator writes <s> + tokens(title + title_sep + text + " //") + tokens(" " + question) + </s>,
     # which is what a BART tokenizer makes of `title / text // question` (test_hf checks it)
@@ -208,13 +210,13 @@ def document_vectors(corpus: Corpus, index, doc_encoder, doc_tokenizer, max_len:
         return d_z, build_index(d_z)
     index = load_index(index) if isinstance(index, (str, Path)) else index
     if index.ntotal != len(corpus):
-        raise ValueError(f"the index holds {index.ntotal} vectors but {len(corpus)} passages were given; "
-                         "pass the passages the index was built from, in its order")
+        raise RagEduError(f"the index holds {index.ntotal} vectors but {len(corpus)} passages were given; "
+                          "pass the passages the index was built from, in its order")
     try:
         d_z = torch.from_numpy(index.reconstruct_n(0, index.ntotal))            # (N, D)
     except RuntimeError as error:
-        raise ValueError(f"cannot read the vectors back from this index ({error}); ragedu needs an index "
-                         "that stores them exactly (flat or HNSW-flat)") from None
+        raise RagEduError(f"cannot read the vectors back from this index ({error}); ragedu needs an index "
+                          "that stores them exactly (flat or HNSW-flat)") from None
     return d_z, index
 
 
@@ -251,13 +253,16 @@ def from_hf(name_or_path: str | Path, passages: Corpus | list[Passage] | str | P
     device           where the encoders, BART and d(z) live: "cpu", "cuda", "cuda:1"… (passages are encoded there)
     The RAG config's n_docs, separators and decoder prefix are returned on `model.hf_settings`.
     """
+    checks.local_path(name_or_path, "RAG checkpoint")  # a typo of a folder never goes to the hub
+    if isinstance(context_encoder, (str, Path)):
+        checks.local_path(context_encoder, "context encoder")
     check_kind(name_or_path, RAG_TYPES, "RAG checkpoint")
     if passages is None:
-        raise ValueError("a RAG checkpoint holds no passages: pass passages= (a list of Passage or a corpus "
-                         "JSONL) with context_encoder= to encode them, or with index= a prebuilt FAISS index")
+        raise RagEduError("a RAG checkpoint holds no passages: pass passages= (a list of Passage or a corpus "
+                          "JSONL) with context_encoder= to encode them, or with index= a prebuilt FAISS index")
     if (context_encoder is None) == (index is None):
-        raise ValueError("pass exactly one of context_encoder= (to encode the passages) or index= (vectors "
-                         "already built from them)")
+        raise RagEduError("pass exactly one of context_encoder= (to encode the passages) or index= (vectors "
+                          "already built from them)")
     device = torch.device(device)  # an unknown name fails here, before gigabytes are read
     rag = _from_pretrained(RagTokenForGeneration, name_or_path, allow_pickle).eval()
     settings = read_settings(name_or_path, rag)
@@ -286,8 +291,8 @@ def save_hf(model: RagModel, path: str | Path) -> Path:
     Written into a temporary sibling folder and renamed, so a failure never leaves half a checkpoint."""
     settings = getattr(model, "hf_settings", None)
     if settings is None:
-        raise ValueError("save_hf writes models loaded by from_hf; save ragedu's own models with "
-                         "ragedu.pretrained.save")
+        raise RagEduError("save_hf writes models loaded by from_hf; save ragedu's own models with "
+                          "ragedu.pretrained.save")
     path = Path(path)
     with atomic_directory(path) as tmp:
         rag = RagTokenForGeneration(settings.rag_config, question_encoder=model.retriever.query_encoder,

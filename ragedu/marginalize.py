@@ -18,12 +18,14 @@ from dataclasses import dataclass
 
 import torch
 
+from ragedu.errors import RagEduError
+
 VARIANTS = ("sequence", "token")
 
 
 def check_variant(variant: str) -> str:
     if variant not in VARIANTS:
-        raise ValueError(f"unknown RAG variant {variant!r}; choose one of {VARIANTS}")
+        raise RagEduError(f"unknown RAG variant {variant!r}; choose one of {VARIANTS}")
     return variant
 
 

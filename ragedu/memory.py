@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ragedu.corpus import CORPUS_PATH, DATA_DIR, Corpus, Passage, load_corpus, save_corpus
+from ragedu.errors import RagEduError
 from ragedu.geonames import sentence, the
 
 EDITIONS_DIR = DATA_DIR / "editions"
@@ -63,7 +64,7 @@ def edition_path(edition: str) -> Path:
 
 def check_edition(edition: str) -> str:
     if edition not in EDITIONS:
-        raise ValueError(f"unknown memory edition {edition!r}; the known editions are {', '.join(EDITIONS)}")
+        raise RagEduError(f"unknown memory edition {edition!r}; the known editions are {', '.join(EDITIONS)}")
     return edition
 
 

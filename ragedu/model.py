@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerFast
 
+from ragedu import checks
 from ragedu.corpus import Corpus
 from ragedu.generator import Generator, GeneratorConfig, new_bart
 from ragedu.marginalize import rag_log_likelihood, rag_sequence_log_likelihood, rag_token_log_likelihood
@@ -51,8 +52,7 @@ class RagModel(nn.Module):
 
     def generator_log_p_yi(self, retrieved: Retrieved, answers: list[str]):
         """log p_θ(y_i|x,z,y<i) for each retrieved passage    -> (B, K, T), y (B, T), y_mask (B, T)"""
-        if len(answers) != len(retrieved.questions):
-            raise ValueError(f"{len(retrieved.questions)} questions but {len(answers)} answers; give one each")
+        answers = checks.answers(answers, len(retrieved.questions))
         context_ids, context_mask = self.generator.context_inputs(retrieved.titles, retrieved.texts,
                                                                   retrieved.questions)
         y, y_mask = self.generator.targets(answers)
@@ -60,6 +60,7 @@ class RagModel(nn.Module):
 
     def score(self, questions: list[str], answers: list[str], k: int) -> RagScores:
         """Retrieve K passages per question and score each answer under both RAG models."""
+        checks.answers(answers, len(checks.questions(questions)))  # before any model runs
         retrieved = self.retriever.retrieve(questions, k)
         log_p_yi, y, y_mask = self.generator_log_p_yi(retrieved, answers)
         return RagScores(

@@ -23,7 +23,9 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
+from ragedu import checks
 from ragedu.corpus import Corpus, Passage
+from ragedu.errors import RagEduError
 from ragedu.relevance import MemorySignal, memory_signals, standout
 
 INDEX_KINDS = ("flat", "hnsw", "ivfpq")  # exact MIPS; a navigable graph (the paper's); inverted lists + product quantisation
@@ -90,14 +92,17 @@ def passage_text(passage: Passage) -> str:
     return f"{passage.title} / {passage.text}"
 
 
-def check_questions(questions: list[str]) -> None:
-    if isinstance(questions, str):
-        raise TypeError("pass a list of questions, e.g. [question], not a bare string")
-    if not questions:
-        raise ValueError("no questions given: pass a non-empty list of strings")
-    for i, q in enumerate(questions):
-        if not isinstance(q, str) or not q.strip():
-            raise ValueError(f"question {i} is empty: {q!r}; a question needs at least one word")
+def check_questions(questions: list[str]) -> list[str]:
+    """A non-empty list of questions with words in them (ragedu.checks.questions)."""
+    return checks.questions(questions)
+
+
+def check_positions(encoder: nn.Module, max_len: int, what: str) -> None:
+    """Refuse to read `max_len` tokens with an encoder whose position embeddings hold fewer."""
+    positions = getattr(encoder.config, "max_position_embeddings", None)
+    if positions is not None and max_len > positions:
+        raise RagEduError(f"{what} are cut at {max_len} tokens but the encoder holds {positions} positions; "
+                          f"choose a length of at most {positions}")
 
 
 @torch.no_grad()
@@ -107,6 +112,7 @@ def encode_passages(encoder: nn.Module, tokenizer: PreTrainedTokenizerFast, corp
     """d(z) for every passage, in corpus order    -> (N, D)
     With pooling="dpr" the passage is read as DPR was trained to read it: the pair
     `[CLS] title [SEP] text [SEP]`, token types all 0, and the [CLS] vector as d(z)."""
+    check_positions(encoder, max_len, "passages")
     was_training = encoder.training
     encoder.eval()
     passages = list(corpus)
@@ -256,6 +262,7 @@ class Retriever(nn.Module):
         if N != len(corpus) or index.ntotal != len(corpus):
             raise ValueError(f"corpus has {len(corpus)} passages but the vectors have {N} rows "
                              f"and the index {index.ntotal}; rebuild the index for this corpus")
+        check_positions(query_encoder, max_len, "questions")
         q_dim = embedding_dim(query_encoder)
         if index.d != D or q_dim != D:
             raise ValueError(f"embedding sizes disagree: query encoder {q_dim}, document vectors {D}, "
@@ -281,7 +288,7 @@ class Retriever(nn.Module):
 
     def encode_questions(self, questions: list[str]) -> torch.Tensor:
         """q(x)    -> (B, D), with gradient to the query encoder"""
-        check_questions(questions)
+        questions = check_questions(questions)
         batch = self.tokenizer(questions, padding=True, truncation=True, max_length=self.max_len,
                                return_tensors="pt")
         return embed(self.query_encoder, batch.input_ids, batch.attention_mask, self.pooling)
@@ -289,8 +296,7 @@ class Retriever(nn.Module):
     def retrieve(self, questions: list[str], k: int) -> Retrieved:
         """The top-K passages by d(z)ᵀq(x) and log p(z|x) renormalised over them."""
         N = len(self.corpus)
-        if not isinstance(k, int) or not 1 <= k <= N:
-            raise ValueError(f"K must be an integer between 1 and the corpus size {N}, got {k!r}")
+        k = checks.count("K", k, 1, N, what="the corpus size ")
         q_x = self.encode_questions(questions)                                # (B, D)
         _, found = self.index.search(np.ascontiguousarray(q_x.detach().float().cpu().numpy()), k)  # FAISS: CPU
         if (found < 0).any():  # FAISS pads with -1 when it finds fewer than K

@@ -20,6 +20,8 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
+from ragedu.errors import RagEduFileNotFound
+
 PAD, BOS, EOS, UNK, MASK = "<pad>", "<s>", "</s>", "<unk>", "<mask>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, MASK]  # ids 0..4, in this order
 
@@ -61,7 +63,7 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     """Read a tokenizer.json written by `save_tokenizer`."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"tokenizer file {path} does not exist")
+        raise RagEduFileNotFound(f"tokenizer file {path} does not exist")
     return wrap(Tokenizer.from_file(str(path)))
 
 

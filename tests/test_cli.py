@@ -33,9 +33,9 @@ def test_ask_file_prints_one_json_object_a_line(toy_model_dir, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["ask", " "], "question 0 is empty"),
-    (["ask", "Town 3?", "-k", "0"], "K must be an integer between 1 and the corpus size 60"),
-    (["ask", "Town 3?", "-k", "61"], "K must be an integer between 1 and the corpus size 60"),
+    (["ask", " "], "the question is empty"),
+    (["ask", "Town 3?", "-k", "0"], "-k must be a positive integer, got 0"),
+    (["ask", "Town 3?", "-k", "61"], "K must be an integer between 1 and the corpus size 60, got 61"),
     (["ask", "why " * 120], "at most 80 are allowed"),
     (["ask"], "give a question"),
 ])

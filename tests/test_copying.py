@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from ragedu.generator import Generator, GeneratorConfig, new_bart
+from ragedu.manifest import write_manifest
 from ragedu.model import new_rag_model
 from ragedu.pretrained import load, save
 from ragedu.retriever import EncoderConfig
@@ -92,6 +93,7 @@ def test_a_copying_model_saves_and_loads_and_a_plain_config_refuses_its_weights(
 
     config = (path / "config.json").read_text().replace('"copy_head": true', '"copy_head": false')
     (path / "config.json").write_text(config)
+    write_manifest(path)  # forged, so the weights' own check is reached
     with pytest.raises(ValueError, match="copy_head"):
         load(path)
 

@@ -333,7 +333,7 @@ def test_decode_retrieves_then_decodes_and_leaves_the_model_as_it_was(toy_rag):
     sequence = decode(toy_rag, questions, "sequence", k=3, mode="fast", num_beams=2, max_len=5,
                       retrieved=token.retrieved)
     assert sequence.variant == "sequence" and all(isinstance(t, str) for t in sequence.answers)
-    with pytest.raises(ValueError, match=r"only 3 passages were retrieved"):
+    with pytest.raises(ValueError, match=r"K must be an integer between 1 and 3, the passages retrieved per question"):
         decode(toy_rag, questions, "sequence", k=4, retrieved=token.retrieved)
     with pytest.raises(ValueError, match=r"choose one of \('sequence', 'token'\)"):
         decode(toy_rag, questions, "tokens", k=3)
@@ -344,19 +344,19 @@ def test_decode_retrieves_then_decodes_and_leaves_the_model_as_it_was(toy_rag):
 @pytest.mark.parametrize("kwargs,message", [
     (dict(num_beams=0), "num_beams must be a positive integer"),
     (dict(num_beams=-2), "num_beams must be a positive integer"),
-    (dict(max_len=0), "max_len must be a positive integer"),
-    (dict(num_beams=2, num_return_sequences=3), "num_return_sequences must be between 1 and num_beams=2"),
+    (dict(max_len=0), "max_len must be an integer between 1 and the decoder's position limit"),
+    (dict(num_beams=2, num_return_sequences=3), "num_return_sequences must be an integer between 1 and num_beams=2"),
 ])
 def test_bad_arguments_are_refused(toy5, kwargs, message):
     generator, log_p_z, ids, mask = toy5
     for decoder in (rag_token_decode, rag_sequence_decode):
         with pytest.raises(ValueError, match=message):
-            decoder(generator, log_p_z, ids, mask, **kwargs)
+            decoder(generator, log_p_z, ids, mask, **{"max_len": 8, **kwargs})  # toy5 holds 16 positions
 
 
 def test_mismatched_passages_and_unknown_modes_are_refused(toy5):
     generator, log_p_z, ids, mask = toy5
     with pytest.raises(ValueError, match=r"log_p_z must be \(B, K\) = \(2, 3\)"):
-        rag_token_decode(generator, log_p_z[:, :2], ids, mask)  # K larger than the passages given
+        rag_token_decode(generator, log_p_z[:, :2], ids, mask, max_len=8)  # K larger than the passages given
     with pytest.raises(ValueError, match="unknown RAG-Sequence decoding mode 'slow'"):
-        rag_sequence_decode(generator, log_p_z, ids, mask, mode="slow")
+        rag_sequence_decode(generator, log_p_z, ids, mask, mode="slow", max_len=8)

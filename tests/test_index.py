@@ -8,6 +8,7 @@ import torch
 
 import ragedu
 from ragedu.generator import GeneratorConfig
+from ragedu.manifest import write_manifest
 from ragedu.memory import swap_memory
 from ragedu.pretrained import save
 from ragedu.retriever import (INDEX_KINDS, build_index, index_kind_of, ivfpq_settings, load_index, new_encoder,
@@ -87,6 +88,7 @@ def saved(toy_rag, small, tmp_path):
 def test_a_truncated_index_file_is_an_error_not_a_crash(saved, keep):
     data = (saved / "index.faiss").read_bytes()
     (saved / "index.faiss").write_bytes(data[:int(len(data) * keep)])
+    write_manifest(saved)  # forged, so the check behind the manifest is reached
     with pytest.raises(ValueError, match="index.faiss is (empty|truncated or corrupt)"):
         ragedu.load(saved)
 
@@ -94,6 +96,7 @@ def test_a_truncated_index_file_is_an_error_not_a_crash(saved, keep):
 def test_a_corrupt_index_file_is_an_error(saved):
     data = (saved / "index.faiss").read_bytes()
     (saved / "index.faiss").write_bytes(data[:4] + b"\xff" * (len(data) - 4))
+    write_manifest(saved)  # forged, so the check behind the manifest is reached
     with pytest.raises(ValueError, match="truncated or corrupt"):
         ragedu.load(saved)
 
@@ -104,12 +107,14 @@ def test_an_index_built_by_another_encoder_is_refused(toy_rag, toy_corpus, small
     other = new_encoder(EncoderConfig(**small), seed=7)        # same size, other weights
     d_z = encode_passages(other, toy_rag.retriever.tokenizer, toy_corpus, progress=False)
     save_index(build_index(d_z, "flat"), saved / "index.faiss")
-    with pytest.raises(ValueError, match="was not built by this model's document encoder"):
+    write_manifest(saved)  # forged, so the check behind the manifest is reached
+    with pytest.raises(ValueError, match=r"does not hold this model's d\(z\) of its passages"):
         ragedu.load(saved)
 
 
 def test_an_index_of_another_dimension_is_refused(saved):
     save_index(build_index(torch.randn(60, 16), "flat"), saved / "index.faiss")
+    write_manifest(saved)  # forged, so the check behind the manifest is reached
     with pytest.raises(ValueError, match="holds 60 vectors of size 16; the model needs 60 of size 32"):
         ragedu.load(saved)
 
@@ -121,6 +126,7 @@ def test_a_document_encoder_swapped_under_the_index_is_refused(saved, small):
     from ragedu.retriever import EncoderConfig
 
     save_file(untied_tensors(new_encoder(EncoderConfig(**small), seed=3)), str(saved / "doc_encoder.safetensors"))
+    write_manifest(saved)  # forged, so the check behind the manifest is reached
     with pytest.raises(ValueError, match="not the document encoder the index was built with"):
         ragedu.load(saved)
 
@@ -129,5 +135,6 @@ def test_a_distance_index_is_refused(saved):
     index = faiss.IndexFlatL2(32)
     index.add(np.zeros((60, 32), dtype=np.float32))
     save_index(index, saved / "index.faiss")
+    write_manifest(saved)
     with pytest.raises(ValueError, match="not by inner product"):
         ragedu.load(saved)

@@ -6,6 +6,7 @@ import torch
 
 import ragedu
 from ragedu.generator import GeneratorConfig
+from ragedu.manifest import write_manifest
 from ragedu.pretrained import save
 from ragedu.retriever import EncoderConfig
 
@@ -38,6 +39,7 @@ def test_weights_of_the_wrong_shape_are_refused(saved):
     config = json.loads((saved / "config.json").read_text())
     config["generator"]["dim"] = 48
     (saved / "config.json").write_text(json.dumps(config))
+    write_manifest(saved)  # as if saved so: the checks behind the manifest still hold
     with pytest.raises(ValueError, match="generator.safetensors does not fit the model in config.json"):
         ragedu.load(saved)
 
@@ -46,6 +48,7 @@ def test_a_vocabulary_of_another_size_is_refused(saved):
     config = json.loads((saved / "config.json").read_text())
     config["encoder"]["vocab_size"] += 1
     (saved / "config.json").write_text(json.dumps(config))
+    write_manifest(saved)
     with pytest.raises(ValueError, match="tokenizer.json has .* tokens but config.json says encoder"):
         ragedu.load(saved)
 
@@ -53,6 +56,7 @@ def test_a_vocabulary_of_another_size_is_refused(saved):
 def test_an_index_of_another_corpus_is_refused(saved, tmp_path):
     lines = (saved / "corpus.jsonl").read_text().splitlines()
     (saved / "corpus.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    write_manifest(saved)
     with pytest.raises(ValueError, match="not the corpus this model's index was built from"):
         ragedu.load(saved)
 
