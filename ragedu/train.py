@@ -40,7 +40,7 @@ from ragedu.generator import Generator, GeneratorConfig, new_bart
 from ragedu.geonames import CONTINENTS, the
 from ragedu.marginalize import rag_log_likelihood
 from ragedu.model import RagModel
-from ragedu.phrasings import (TRAIN_FAMILIES, Phrasing, claim_value, classic_phrasing, filler, held_out_examples,
+from ragedu.phrasings import (TRAIN_FAMILIES, Phrasing, claim_value, classic_phrasing, held_out_examples,
                               training_phrasing)
 from ragedu.relevance import calibrate
 from ragedu.pretrained import save, untied_tensors
@@ -93,7 +93,7 @@ class TrainConfig:
     rephrase: float = 0.7            # share of questions and claims asked in a training family's phrasing, typed in
                                      # a random casing (ragedu.phrasings); the rest as the task file has them
     filler: float = 0.3              # share of those phrasings padded with everyday words (phrasings.FILLER_WORDS)
-    null_questions: int = 8          # filler-only 'questions' per retriever batch, taught to pick no passage
+    null_questions: int = 8          # questions about invented places per retriever batch, taught to pick no passage
     claim_pairs: bool = True         # the reader reads each training claim twice: stating the passage's value, and not
     copy_head: bool = True           # the generator may copy input tokens (ragedu.copying); False: plain BART
     match_feature: bool = True       # input tokens flagged when they occur on the other side (ragedu.matching)
@@ -157,6 +157,19 @@ def rephrase(example: Example, share: float, rng: random.Random, filler_share: f
 
 def restyle(phrasing: Phrasing | None, text: str) -> str:
     return text if phrasing is None else phrasing.restyled(text)
+
+
+def fitted(generator: Generator, question: str) -> str:
+    """The question, lowercased and then shortened from the front if it is too many tokens for the generator.
+    Training only (a user's long question is refused): an invented three-word name in capitals with filler
+    before it ('WE THE KISSIDOUGBO-DIOULASSO …') can pass the limit, as an all-caps word costs a token a letter."""
+    if len(generator.tokenizer(" " + question, add_special_tokens=False).input_ids) <= generator.max_question_len:
+        return question
+    words = question.lower().split()
+    while len(words) > 1 and len(generator.tokenizer(" " + " ".join(words),
+                                                     add_special_tokens=False).input_ids) > generator.max_question_len:
+        words = words[1:]
+    return " ".join(words)
 
 
 # ---------------------------------------------------------------------------------------------- counterfactuals
@@ -437,6 +450,18 @@ def denoise_loss(generator: Generator, corpus: Corpus, cfg: TrainConfig):
     return loss
 
 
+def null_question(example: Example, names: list[str], titles: set[str], share: float, filler_share: float,
+                  rng: random.Random) -> str:
+    """The example's question, phrased as in training, about an invented place that no passage names."""
+    slots = classic_phrasing(example).slots
+    subject = slots.get("city") or slots["country"].removeprefix("the ")
+    invented = subject
+    while invented in titles or invented.lower() == subject.lower():
+        invented = invented_name(names, rng)
+    phrased, p = rephrase(example, share, rng, filler_share)
+    return restyle(p, replacer(subject, invented)(phrased.question))
+
+
 def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[Example]], max_len: int = 64,
                    rephrase_share: float = 0.0, filler_share: float = 0.0, null_questions: int = 0):
     """Stage 1, DPR: −log softmax over the batch's passages, one shared encoder for questions and passages.
@@ -446,10 +471,13 @@ def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[
     only the rest of the question (a relation, a city, a population) can tell them apart. A share
     `rephrase_share` of the questions is asked in a training phrasing (`rephrase`).
 
-    `null_questions` questions of filler words alone ("so maybe the thanks") join each batch with no gold passage:
+    `null_questions` questions about places that do not exist join each batch ("What is the capital of Naipala?",
+    a training question with its subject replaced by an invented name, `null_question`), with no gold passage:
     their loss is KL(uniform ‖ softmax over the batch's passages), lowest when no passage stands out, which is
     what the memory signal (ragedu.relevance) reads on questions the memory holds nothing on.
     """
+    names, titles = training_names(examples), {p.title for p in corpus}
+    asked = [e for e in examples.get("qa", []) if e.relation != "city_by_population"]  # its number names a city
     pairs = [(e, gold, e.entity) for task in examples.values() for e in task for gold in e.gold_ids]
     by_entity: dict[str, set[str]] = {}
     for _, gold, entity in pairs:
@@ -462,7 +490,8 @@ def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[
         ids = list(dict.fromkeys([gold for _, gold, _ in chosen] + hard))  # unique: no false negatives
         questions = [restyle(p, e.question) for e, p in
                      (rephrase(e, rephrase_share, rng, filler_share) for e, _, _ in chosen)]
-        questions += [filler(rng, 2, 8) for _ in range(null_questions)]
+        questions += [null_question(rng.choice(asked), names, titles, rephrase_share, filler_share, rng)
+                      for _ in range(null_questions)]
         q = tokenizer(questions, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
         d = tokenizer([passage_text(corpus[corpus.row(i)]) for i in ids], padding=True, truncation=True,
                       max_length=128, return_tensors="pt")
@@ -496,7 +525,7 @@ def reader_loss(generator: Generator, corpus: Corpus, examples, cfg: TrainConfig
                                                        rng, facts.get(gold.id), stated)
                 rows.append((t, x, restyle(p, q), a))
         titles, texts, questions, answers = map(list, zip(*rows))
-        ids, mask = generator.context_inputs(titles, texts, questions)
+        ids, mask = generator.context_inputs(titles, texts, [fitted(generator, q) for q in questions])
         y, y_mask = generator.targets(answers)
         return -generator.log_p_yi(ids, mask, y, y_mask).sum() / len(rows)
     return loss
@@ -519,6 +548,7 @@ def rag_loss(model: RagModel, examples, cfg: TrainConfig):
                                                    claim_value(e) if e.task == "claims" else None)
             rows.append((t, x, restyle(p, q), a))
         titles, texts, questions, answers = map(list, zip(*rows))
+        questions = [fitted(model.generator, q) for q in questions]
         read = dataclasses.replace(retrieved, titles=titles, texts=texts, questions=questions)
         log_p_yi, _, _ = model.generator_log_p_yi(read, answers)
         return -sum(rag_log_likelihood(v, retrieved.log_p_z, log_p_yi).mean() for v in variants) / len(variants)
@@ -531,7 +561,7 @@ def closed_book_loss(generator: Generator, examples, cfg: TrainConfig):
 
     def loss(rng: random.Random, batch: int) -> torch.Tensor:
         chosen = sample_examples(grouped, cfg.task_weights, batch, rng)
-        x, x_mask = generator.question_inputs([restyle(p, e.question) for e, p in
+        x, x_mask = generator.question_inputs([fitted(generator, restyle(p, e.question)) for e, p in
                                                (rephrase(e, cfg.rephrase, rng, cfg.filler) for e in chosen)])
         y, y_mask = generator.targets([e.answer for e in chosen])
         return -generator.log_p_yi(x, x_mask, y, y_mask).sum() / len(chosen)

@@ -115,3 +115,22 @@ def template_match(template, text):
     pattern = "".join(f"(?P<{q[1:-1]}>.+?)" if q.startswith("{") else re.escape(q) for q in parts if q)
     match = re.fullmatch(pattern, text.rstrip("?."), flags=re.IGNORECASE)
     return match and {k: v.lower() for k, v in match.groupdict().items()}
+
+
+def test_filler_words_are_none_of_the_held_out_families_words():
+    from ragedu.phrasings import FILLER_WORDS, held_out_words
+
+    assert len(FILLER_WORDS) > 150
+    assert not set(FILLER_WORDS) & held_out_words()
+    assert {"could", "curious", "think", "want", "know", "what", "capital"} <= held_out_words()
+
+
+def test_filler_pads_a_training_phrasing_and_survives_its_style():
+    rng = random.Random(3)
+    e = load_task("qa", "train")[0]
+    padded = [training_phrasing(e, rng, filler_share=1.0) for _ in range(20)]
+    assert all(p.filler for p in padded)
+    for p in padded:
+        words = p.text(styled=False).split()
+        assert [w.lower() for w in words[:len(p.filler.split())]] == p.filler.lower().split()
+    assert not any(training_phrasing(e, rng, filler_share=0.0).filler for _ in range(20))

@@ -214,3 +214,16 @@ def test_the_shipped_model_was_trained_by_the_default_recipe():
     default = asdict(TrainConfig())
     default["vocab_size"] = shipped["vocab_size"]  # the tokenizer trainer may stop short of the asked size
     assert shipped == default
+
+
+def test_fitted_lowercases_then_shortens_a_training_question_too_long_for_the_generator():
+    from ragedu.train import fitted
+
+    generator = ragedu.load_default().generator
+    short = "What is the capital of Kenya?"
+    assert fitted(generator, short) == short
+    long = "WE THE KISSIDOUGBO-DIOULASSO NAMPRRES IS SOUTH GEORGIA AND THE SOUTH SANDWICH ISLANDS' CAPITAL?"
+    assert len(generator.tokenizer(" " + long, add_special_tokens=False).input_ids) > generator.max_question_len
+    fit = fitted(generator, long)
+    assert len(generator.tokenizer(" " + fit, add_special_tokens=False).input_ids) <= generator.max_question_len
+    assert long.lower().endswith(fit) and fit.endswith("capital?")

@@ -158,3 +158,13 @@ def test_explore_outside_jupyter_prints_and_draws_without_a_display(model, capsy
     assert "type a question" in explore(model, "", k_max=4).message
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+def test_the_explorer_says_when_the_memory_holds_nothing_and_still_answers(model, one_thread):
+    explorer = Explorer(model, "Who wrote Hamlet?", k=5, num_beams=1, k_max=8)
+    view = explorer.view
+    assert view.memory_note and "hold nothing" in view.memory_note
+    assert "ragedu-memory-note" in explorer.message.value and view.answers   # shown, and answered anyway
+    assert "note:" in widgets.describe(view)
+    explorer.question.value = QUESTION
+    assert explorer.view.memory_note is None and explorer.message.value == ""
