@@ -272,10 +272,11 @@ def _load(path: Path, progress: bool, verified: bool) -> RagModel:
     config = _read_config(path, verified)
     encoder, generator = EncoderConfig(**config["encoder"]), GeneratorConfig(**config["generator"])
     tokenizer = _reading(path / "tokenizer.json", load_tokenizer)
-    retriever_tokenizer = (_reading(path / "retriever_tokenizer.json", load_tokenizer)
-                           if (path / "retriever_tokenizer.json").exists() else tokenizer)
+    uncased = (path / "retriever_tokenizer.json").exists()  # older directories: the encoders read tokenizer.json
+    retriever_tokenizer = _reading(path / "retriever_tokenizer.json", load_tokenizer) if uncased else tokenizer
     for name, tok, size, what in (("tokenizer.json", tokenizer, generator.vocab_size, "generator"),
-                                  ("retriever_tokenizer.json", retriever_tokenizer, encoder.vocab_size, "encoder")):
+                                  ("retriever_tokenizer.json" if uncased else "tokenizer.json", retriever_tokenizer,
+                                   encoder.vocab_size, "encoder")):
         if len(tok) != size:
             raise RagEduError(f"{name} has {len(tok)} tokens but config.json says the {what} has {size}")
     corpus = _reading(path / "corpus.jsonl", load_corpus)

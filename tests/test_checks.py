@@ -158,7 +158,7 @@ def test_a_bad_line_in_file_is_named_and_the_others_answered(toy_model_dir, tmp_
     assert [json.loads(line)["question"] for line in out.splitlines()] == [QUESTION, "What is the population of Town 8?"]
     errors = err.strip().splitlines()
     assert [e.split(": ")[2] for e in errors[:3]] == [f"{questions}:2", f"{questions}:3", f"{questions}:4"]
-    assert "control character" in errors[0] and "no letter or digit" in errors[1] and "at most 48" in errors[2]
+    assert "control character" in errors[0] and "no letter or digit" in errors[1] and "at most 80" in errors[2]
     assert errors[3].endswith(f"3 of 5 questions in {questions} were not answered (above)")
 
 

@@ -47,7 +47,7 @@ def test_targets_end_with_eos_and_pad(toy_rag):
 
 def test_bad_inputs_are_refused(toy_rag):
     g = toy_rag.generator
-    with pytest.raises(ValueError, match="at most 48 are allowed"):
+    with pytest.raises(ValueError, match="at most 80 are allowed"):
         g.context_inputs([["T"]], [["x"]], ["why " * 100])
     with pytest.raises(ValueError, match="answer 1 is empty"):
         g.targets(["ok", " "])

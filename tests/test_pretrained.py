@@ -49,7 +49,7 @@ def test_a_vocabulary_of_another_size_is_refused(saved):
     config["encoder"]["vocab_size"] += 1
     (saved / "config.json").write_text(json.dumps(config))
     write_manifest(saved)
-    with pytest.raises(ValueError, match="tokenizer.json has .* tokens but config.json says encoder"):
+    with pytest.raises(ValueError, match="tokenizer.json has .* tokens but config.json says the encoder"):
         ragedu.load(saved)
 
 

@@ -160,11 +160,16 @@ def test_explore_outside_jupyter_prints_and_draws_without_a_display(model, capsy
     plt.close("all")
 
 
-def test_the_explorer_says_when_the_memory_holds_nothing_and_still_answers(model, one_thread):
-    explorer = Explorer(model, "Who wrote Hamlet?", k=5, num_beams=1, k_max=8)
-    view = explorer.view
-    assert view.memory_note and "hold nothing" in view.memory_note
-    assert "ragedu-memory-note" in explorer.message.value and view.answers   # shown, and answered anyway
-    assert "note:" in widgets.describe(view)
-    explorer.question.value = QUESTION
-    assert explorer.view.memory_note is None and explorer.message.value == ""
+def test_the_explorer_shows_the_memory_signal_and_still_answers(toy_rag, one_thread):
+    toy_rag.retriever.relevance_threshold = 1e6   # every question: the memory 'holds nothing'
+    try:
+        explorer = Explorer(toy_rag, "Who wrote Hamlet?", k=3, num_beams=1, k_max=5)
+        view = explorer.view
+        assert view.memory_note and "hold nothing" in view.memory_note
+        assert "ragedu-memory-note" in explorer.message.value and view.answers   # shown, and answered anyway
+        assert "note:" in widgets.describe(view)
+        toy_rag.retriever.relevance_threshold = -1e6
+        explorer.question.value = "Which country is Town 3 in?"
+        assert explorer.view.memory_note is None and explorer.message.value == ""
+    finally:
+        toy_rag.retriever.relevance_threshold = None
