@@ -12,12 +12,13 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
 
 from ragedu import checks
-from ragedu.errors import RagEduError
+from ragedu.errors import CostWarning, RagEduError
 from ragedu.marginalize import VARIANTS
 
 
@@ -41,7 +42,9 @@ def answer(model, question: str, variants: tuple[str, ...], k: int, num_beams: i
         signals = retrieved.memory_signals  # None for a model without a calibrated threshold
         result["memory_signal"] = signals[0].to_json() if signals else None
         for variant in variants:
-            decoded = decode(model, [question], variant, k, mode=mode, num_beams=num_beams, retrieved=retrieved)
+            with warnings.catch_warnings():  # cmd_ask stated the rescoring cost once, before the model loaded
+                warnings.simplefilter("ignore", CostWarning)
+                decoded = decode(model, [question], variant, k, mode=mode, num_beams=num_beams, retrieved=retrieved)
             result["answers"][variant] = {"answer": decoded.answers[0],
                                           "log_p_y": round(decoded.log_p_y[0][0], 4) if decoded.log_p_y[0] else None}
     return result

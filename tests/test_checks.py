@@ -175,3 +175,13 @@ def test_a_bug_is_still_a_traceback(toy_model_dir, monkeypatch):
     monkeypatch.setattr("ragedu.cli.answer", lambda *a: {}["a bug"])
     with pytest.raises(KeyError):
         main(["ask", QUESTION, "--model", str(toy_model_dir)])
+
+
+def test_ask_states_a_large_cost_once(toy_model_dir, monkeypatch):
+    import warnings
+
+    monkeypatch.setattr("ragedu.decoding.LARGE_RESCORE", 10)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["ask", QUESTION, "-k", "20", "--variant", "sequence", "--model", str(toy_model_dir)]) == 0
+    assert [type(w.message) for w in caught].count(CostWarning) == 1
