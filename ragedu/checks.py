@@ -57,15 +57,21 @@ def _control(text: str) -> str | None:
     return None
 
 
-def question(q, where: str = "the question") -> str:
-    """A question the encoders can read: a string with at least one letter or digit, no control characters."""
-    if not isinstance(q, str):
-        raise RagEduError(f"{where} must be a string, got {q!r} of type {type(q).__name__}")
-    if not q.strip():
-        raise RagEduError(f"{where} is empty: {q!r}; a question needs at least one word")
-    control = _control(q)
+def _plain_text(value, where: str, empty: str) -> str:
+    """A non-blank string without control characters; `empty` is the sentence for a blank one."""
+    if not isinstance(value, str):
+        raise RagEduError(f"{where} must be a string, got {value!r} of type {type(value).__name__}")
+    if not value.strip():
+        raise RagEduError(empty)
+    control = _control(value)
     if control:
         raise RagEduError(f"{where} holds the control character {control}; write it as plain text")
+    return value
+
+
+def question(q, where: str = "the question") -> str:
+    """A question the encoders can read: a string with at least one letter or digit, no control characters."""
+    _plain_text(q, where, f"{where} is empty: {q!r}; a question needs at least one word")
     if not any(c.isalnum() for c in q):
         raise RagEduError(f"{where} has no letter or digit ({q[:40]!r}); ask in words, "
                           "e.g. 'What is the capital of Kenya?'")
@@ -96,13 +102,7 @@ def answers(ys, n: int) -> list[str]:
     if len(ys) != n:
         raise RagEduError(f"{n} questions but {len(ys)} answers; give one answer per question")
     for i, y in enumerate(ys):
-        if not isinstance(y, str):
-            raise RagEduError(f"answer {i} must be a string, got {y!r} of type {type(y).__name__}")
-        if not y.strip():
-            raise RagEduError(f"answer {i} is empty; a target needs at least one token")
-        control = _control(y)
-        if control:
-            raise RagEduError(f"answer {i} holds the control character {control}; write it as plain text")
+        _plain_text(y, f"answer {i}", f"answer {i} is empty; a target needs at least one token")
     return ys
 
 

@@ -161,6 +161,7 @@ def evaluate(model: RagModel, closed_book: Generator | None, split: str = "test"
     if qa_held_out:
         phrased = qa_figures(model, closed_book, qa_held_out, k, batch_size, progress, "QA, held-out phrasings")
         phrased_claims = claim_figures(model, claims_held_out, k, batch_size, progress, "claims, held-out phrasings")
+        out_of_corpus = out_of_corpus_questions()
         figures.update({
             "phrasing_retrieval_recall_at_5": phrased["recall_at_5"],
             "phrasing_qa_exact_match": phrased["exact_match"],
@@ -168,8 +169,8 @@ def evaluate(model: RagModel, closed_book: Generator | None, split: str = "test"
             "phrasing_claim_accuracy": phrased_claims,
             "memory_signal": {   # quiet = 1 - speaks
                 "speaks_on_held_out_phrasings": signal_speaks(model, [e.question for e in qa_held_out + claims_held_out]),
-                "speaks_out_of_corpus": signal_speaks(model, out_of_corpus_questions()),
-                "out_of_corpus_questions": len(out_of_corpus_questions()),
+                "speaks_out_of_corpus": signal_speaks(model, out_of_corpus),
+                "out_of_corpus_questions": len(out_of_corpus),
                 "threshold": model.retriever.relevance_threshold,
             },
         })

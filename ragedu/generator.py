@@ -154,10 +154,11 @@ class Generator(nn.Module):
         """Token ids of `title / text // question` for every passage    -> (B, K, L) ids and mask"""
         rows, separator = [], self.separator_tokens   # tokenized once, not per cut passage
         for b, question in enumerate(questions):
-            x = self.question_tokens(question)
+            aligned = self.match_embedding is not None  # the lowercase match (ragedu.matching.align_case)
+            x = None if aligned else self.question_tokens(question)
             for title, text in zip(titles[b], texts[b]):
                 z = self._tokens(self.passage_text(title, text))
-                if self.match_embedding is not None:  # the lowercase match (ragedu.matching.align_case)
+                if aligned:  # the question as this passage writes its words: tokenized once per passage
                     x = self.question_tokens(align_case(question, title + " " + text))
                 budget = self.max_input_len - 2 - len(x)  # room left for the passage beside <s>, </s>
                 if len(z) > budget:  # cut the passage's text, not x, nor the separator before x

@@ -39,8 +39,8 @@ class MemorySignal:
         if self.speaks:
             return (f"The memory seems to hold nothing on this question: its best passage stands only "
                     f"{self.score:.1f} standard deviations above the corpus's scores d(z)ᵀq(x), less than the "
-                    f"{self.threshold:.1f} that {1 - DEFAULT_QUANTILE:.0%} of dev questions the memory answers "
-                    "reach; the answer below is RAG's guess all the same.")
+                    f"threshold {self.threshold:.1f} calibrated on dev questions the memory answers; the answer "
+                    "below is RAG's guess all the same.")
         return (f"The memory holds passages like this question: its best passage stands {self.score:.1f} standard "
                 f"deviations above the corpus's scores d(z)ᵀq(x) (threshold {self.threshold:.1f}).")
 

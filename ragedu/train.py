@@ -151,8 +151,12 @@ def rephrase(example: Example, share: float, rng: random.Random, filler_share: f
     if example.task not in TRAIN_FAMILIES or rng.random() >= share:
         return example, None
     p = training_phrasing(example, rng, filler_share)
-    value = claim_value(example) if example.task == "claims" else None
-    return dataclasses.replace(example, question=p.text(value, styled=False)), p
+    return dataclasses.replace(example, question=p.text(stated_of(example), styled=False)), p
+
+
+def stated_of(example: Example) -> str | None:
+    """The value a claim states (`phrasings.claim_value`); None for a question or a clue."""
+    return claim_value(example) if example.task == "claims" else None
 
 
 def restyle(phrasing: Phrasing | None, text: str) -> str:
@@ -516,13 +520,12 @@ def reader_loss(generator: Generator, corpus: Corpus, examples, cfg: TrainConfig
         rows = []
         for e in sample_examples(grouped, cfg.task_weights, batch, rng):
             gold = corpus[corpus.row(e.gold_ids[0])]
-            stated = claim_value(e) if e.task == "claims" else None
             phrased, p = rephrase(e, cfg.rephrase, rng, cfg.filler)
             if e.task == "claims" and cfg.claim_pairs:
                 rows += claim_pair(e, [gold.title], [gold.text], names, values, cfg.counterfactual, rng, p)
             else:
                 t, x, q, a = read_maybe_counterfactual(phrased, [gold.title], [gold.text], names, cfg.counterfactual,
-                                                       rng, facts.get(gold.id), stated)
+                                                       rng, facts.get(gold.id), stated_of(e))
                 rows.append((t, x, restyle(p, q), a))
         titles, texts, questions, answers = map(list, zip(*rows))
         ids, mask = generator.context_inputs(titles, texts, [fitted(generator, q) for q in questions])
@@ -544,8 +547,7 @@ def rag_loss(model: RagModel, examples, cfg: TrainConfig):
         rows = []
         for e, (e_phrased, p), titles, texts in zip(chosen, phrased, retrieved.titles, retrieved.texts):
             t, x, q, a = read_maybe_counterfactual(e_phrased, titles, texts, names, cfg.counterfactual, rng,
-                                                   facts.get(e.gold_ids[0]),
-                                                   claim_value(e) if e.task == "claims" else None)
+                                                   facts.get(e.gold_ids[0]), stated_of(e))
             rows.append((t, x, restyle(p, q), a))
         titles, texts, questions, answers = map(list, zip(*rows))
         questions = [fitted(model.generator, q) for q in questions]
