@@ -8,7 +8,7 @@
     phrasing_*   the same QA and claim figures on the held-out phrasing families (ragedu.phrasings): the split's
              entities asked in forms never trained on ("Tell me the capital of austria", "I think ...")
     memory signal  how often ragedu.relevance's signal stays quiet on those held-out phrasings, and how often it
-             speaks on questions about things the memory does not hold (data/tasks/out_of_corpus.txt)
+             speaks on questions about things the memory does not hold (data/tasks/out_of_corpus*.txt)
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ from ragedu.phrasings import held_out_examples
 from ragedu.retriever import Retrieved
 from ragedu.tasks import LABELS, Example, load_task
 
-OUT_OF_CORPUS = DATA_DIR / "tasks" / "out_of_corpus.txt"  # questions our geography memory holds nothing on
+# questions our geography memory holds nothing on: the dev ones tuned on, the test ones reported
+OUT_OF_CORPUS = {"dev": DATA_DIR / "tasks" / "out_of_corpus_dev.txt", "test": DATA_DIR / "tasks" / "out_of_corpus.txt"}
 
 
 def normalize_answer(s: str) -> str:
@@ -117,8 +118,11 @@ def claim_figures(model: RagModel, claims: list[Example], k: int, batch_size: in
     return {v: mean(r) for v, r in right.items()}
 
 
-def out_of_corpus_questions() -> list[str]:
-    lines = OUT_OF_CORPUS.read_text(encoding="utf-8").splitlines()
+def out_of_corpus_questions(split: str = "test") -> list[str]:
+    """The split's questions about things the memory does not hold (never trained on)."""
+    if split not in OUT_OF_CORPUS:
+        raise ValueError(f"out-of-corpus questions exist for the splits {', '.join(OUT_OF_CORPUS)}, not {split!r}")
+    lines = OUT_OF_CORPUS[split].read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
@@ -161,7 +165,7 @@ def evaluate(model: RagModel, closed_book: Generator | None, split: str = "test"
     if qa_held_out:
         phrased = qa_figures(model, closed_book, qa_held_out, k, batch_size, progress, "QA, held-out phrasings")
         phrased_claims = claim_figures(model, claims_held_out, k, batch_size, progress, "claims, held-out phrasings")
-        out_of_corpus = out_of_corpus_questions()
+        out_of_corpus = out_of_corpus_questions(split)
         figures.update({
             "phrasing_retrieval_recall_at_5": phrased["recall_at_5"],
             "phrasing_qa_exact_match": phrased["exact_match"],

@@ -138,7 +138,7 @@ def swap_memory(model, corpus: Corpus, index_kind: str | None = None, progress: 
     kind = index_kind or index_kind_of(old.index)
     d_z = encode_passages(old.doc_encoder, old.tokenizer, corpus, progress=progress, pooling=old.pooling)  # (N, D)
     retriever = Retriever(old.query_encoder, old.doc_encoder, old.tokenizer, corpus, d_z, build_index(d_z, kind),
-                          old.max_len, old.pooling, old.relevance_threshold)  # same encoders: same τ
+                          old.max_len, old.pooling, old.relevance_threshold, old.empty_passage)  # same encoders: same ∅, τ
     return RagModel(retriever, model.generator).eval()
 
 

@@ -146,8 +146,58 @@ CLAIM_FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
-TRAIN_FAMILIES = {"qa": ("classic", "whats", "possessive", "name", "terse", "verbs", "do_you_know", "tell_me"),
-                  "claims": ("classic", "possessive", "verbs")}
+# Composed families: a frame ("Please give me {np}.", "I wonder {wh}.") around a core that names what is asked
+# ("the capital of {country}", "which city is the capital of {country}"). Frames are many and cheap to write, so
+# training meets questions dressed in ways no single template shows: a question stated with a full stop is still a
+# question. No frame uses a word that only a held-out family has (tests/test_phrasings.py checks it).
+QA_CORES = {
+    "capital": ("the capital of {country}", "{country_s} capital", "the capital city of {country}"),
+    "currency": ("the currency of {country}", "{country_s} currency", "the money of {country}"),
+    "continent": ("the continent of {country}", "{country_s} continent"),
+    "city_country": ("the country of {city}", "{city_s} country"),
+    "city_population": ("the population of {city}", "{city_s} population", "the number of people in {city}"),
+}
+QA_CLAUSES = {
+    "capital": ("which city is the capital of {country}", "what the capital of {country} is"),
+    "currency": ("which currency {country} uses", "what the currency of {country} is"),
+    "continent": ("which continent {country} is on", "what continent {country} is in"),
+    "city_country": ("which country {city} is in", "what country {city} is in"),
+    "city_population": ("how many people live in {city}", "what the population of {city} is"),
+}
+CORE_FRAMES = ("Please give me {np}.", "Give me {np}", "{np}, please.", "Need {np}.", "Show me {np}.",
+               "Question: {np}?", "Quick question: {np}?", "Looking for {np}.", "Please name {np}.",
+               "Remind me of {np}.", "Hey, {np}?", "And {np}?", "Next: {np}?", "Search {np}",
+               "{np} - any idea?", "Help me with {np}.")
+CLAUSE_FRAMES = ("Please tell me {wh}.", "Any idea {wh}?", "Remind me {wh}.", "Wondering {wh}.", "Can you say {wh}?",
+                 "Do you remember {wh}?", "Help me work out {wh}.", "Who knows {wh}?", "Question: {wh}?",
+                 "Let me hear {wh}.", "Please say {wh}", "Hey, {wh}?")
+CLAIM_FRAMES = ("Is it true that {claim}?", "True or false: {claim}.", "Apparently {claim}.", "Someone told me {claim}.",
+                "Fact: {claim}.", "{claim}, right?", "{claim}, correct?", "Is this so: {claim}?")
+
+
+def framed(frames: tuple[str, ...], slot: str, cores: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Every frame around every core, per relation: ("Need {np}.", "the capital of {country}") ->
+    "I need the capital of {country}." """
+    return {relation: tuple(frame.replace(slot, core) for frame in frames for core in ts)
+            for relation, ts in cores.items()}
+
+
+def inner(claim: str) -> str:
+    """A claim template as a clause inside a frame: 'The capital city of {country} is {value}.' ->
+    'the capital city of {country} is {value}'."""
+    claim = claim.rstrip(".")
+    return claim[:1].lower() + claim[1:] if claim[:1].isupper() else claim
+
+
+QA_FAMILIES["asks"] = framed(CORE_FRAMES, "{np}", QA_CORES)
+QA_FAMILIES["wonders"] = framed(CLAUSE_FRAMES, "{wh}", QA_CLAUSES)
+CLAIM_FAMILIES["hedged"] = framed(CLAIM_FRAMES, "{claim}", {
+    relation: tuple(inner(t) for family in ("classic", "possessive", "verbs") for t in CLAIM_FAMILIES[family][relation])
+    for relation in CLAIM_FAMILIES["possessive"]})
+
+TRAIN_FAMILIES = {"qa": ("classic", "whats", "possessive", "name", "terse", "verbs", "do_you_know", "tell_me", "asks",
+                         "wonders"),
+                  "claims": ("classic", "possessive", "verbs", "hedged")}
 DEV_FAMILIES = {"qa": ("i_want", "curious"), "claims": ("sits",)}
 TEST_FAMILIES = {"qa": ("could_you", "is_what"), "claims": ("i_think",)}
 HELD_OUT = {"dev": DEV_FAMILIES, "test": TEST_FAMILIES}
@@ -258,8 +308,13 @@ def phrasing(example: Example, family: str, rng: random.Random, styled: bool = T
     if not templates:
         return None
     slots = {k: v for k, v in slots_of(example).items() if k != "value"}
-    casing = rng.choices(list(CASINGS), list(CASINGS.values()))[0] if styled else "as_written"
-    return Phrasing(rng.choice(templates), slots, casing, final_mark=not styled or rng.random() < 0.6)
+    casing, final_mark = random_style(rng) if styled else ("as_written", True)
+    return Phrasing(rng.choice(templates), slots, casing, final_mark)
+
+
+def random_style(rng: random.Random) -> tuple[str, bool]:
+    """A casing drawn by its weight in `CASINGS`, and whether the final mark stays (60%)."""
+    return rng.choices(list(CASINGS), list(CASINGS.values()))[0], rng.random() < 0.6
 
 
 def filler(rng: random.Random, low: int, high: int) -> str:

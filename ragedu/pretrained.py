@@ -37,6 +37,7 @@ from ragedu.corpus import DATA_DIR, Corpus, load_corpus, save_corpus
 from ragedu.errors import RagEduError, RagEduFileNotFound
 from ragedu.generator import Generator, GeneratorConfig, new_bart
 from ragedu.manifest import verify, write_manifest
+from ragedu.relevance import EmptyPassage
 from ragedu.model import RagModel
 from ragedu.retriever import (EncoderConfig, Retriever, encode_passages, index_kind_of, index_vectors, load_index,
                               new_encoder, save_index)
@@ -46,7 +47,7 @@ DEFAULT_MODEL_DIR = DATA_DIR / "model"
 FORMAT = "ragedu-model/1"
 REQUIRED_FILES = ("config.json", "tokenizer.json", "query_encoder.safetensors", "doc_encoder.safetensors",
                   "generator.safetensors", "corpus.jsonl", "index.faiss")
-OPTIONAL_FILES = ("closed_book.safetensors", "retriever_tokenizer.json")
+OPTIONAL_FILES = ("closed_book.safetensors", "retriever_tokenizer.json", "empty_passage.safetensors")
 
 
 def corpus_fingerprint(corpus: Corpus) -> str:
@@ -193,6 +194,8 @@ def save(model: RagModel, path: str | Path, encoder: EncoderConfig, generator: G
             save_tokenizer(model.retriever.tokenizer, tmp / "retriever_tokenizer.json")
         save_file(untied_tensors(model.retriever.query_encoder), str(tmp / "query_encoder.safetensors"))
         save_file(untied_tensors(model.retriever.doc_encoder), str(tmp / "doc_encoder.safetensors"))
+        if model.retriever.empty_passage is not None:
+            save_file(untied_tensors(model.retriever.empty_passage), str(tmp / "empty_passage.safetensors"))
         save_file(untied_tensors(model.generator.model), str(tmp / "generator.safetensors"))
         if closed_book is not None:
             save_file(untied_tensors(closed_book.model), str(tmp / "closed_book.safetensors"))
@@ -303,8 +306,18 @@ def _load(path: Path, progress: bool, verified: bool) -> RagModel:
     if d_z is None:  # IVF-PQ keeps only codes: p(z|x) needs the exact d(z), so encode the corpus again
         d_z = encode_passages(doc_encoder, retriever_tokenizer, corpus, progress=progress)
     retriever = Retriever(query_encoder, doc_encoder, retriever_tokenizer, corpus, d_z, index,
-                          config["query_max_len"], relevance_threshold=config.get("relevance_threshold"))
+                          config["query_max_len"], relevance_threshold=config.get("relevance_threshold"),
+                          empty_passage=_empty_passage(path / "empty_passage.safetensors", encoder.dim))
     return RagModel(retriever, _generator(path / "generator.safetensors", generator, tokenizer, config)).eval()
+
+
+def _empty_passage(weights: Path, dim: int) -> EmptyPassage | None:
+    """∅ of the memory signal (ragedu.relevance), if the directory has one."""
+    if not weights.exists():
+        return None
+    empty = EmptyPassage(dim)
+    _load_weights(empty, weights)
+    return empty
 
 
 def _generator(weights: Path, config: GeneratorConfig, tokenizer, model_config: dict) -> Generator:

@@ -26,12 +26,11 @@ from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 from ragedu import checks
 from ragedu.corpus import Corpus, Passage
 from ragedu.errors import RagEduError
-from ragedu.relevance import MemorySignal, memory_signals, standout
+from ragedu.relevance import EmptyPassage, MemorySignal, margin, memory_signals
 
 INDEX_KINDS = ("flat", "hnsw", "ivfpq")  # exact MIPS; a navigable graph (the paper's); inverted lists + product quantisation
 HNSW_M = 32                # graph neighbours per vector (FAISS's default for IndexHNSWFlat)
 HNSW_EF_CONSTRUCTION = 40  # candidates kept while inserting (FAISS's default)
-SIGNAL_SAMPLE = 4096       # corpus rows whose scores the memory signal compares the best with (all, if fewer)
 HNSW_EF_SEARCH = 64        # candidates kept while searching: recall against speed (FAISS's default is 16)
 
 
@@ -236,7 +235,7 @@ class Retrieved:
     d_z: torch.Tensor        # (B, K, D) document vectors d(z)
     scores: torch.Tensor     # (B, K) d(z)ᵀq(x)
     log_p_z: torch.Tensor    # (B, K) log p(z|x), renormalised over the top-K
-    standout: torch.Tensor | None = None  # (B,) s(x) of ragedu.relevance: the best score against the corpus's
+    margin: torch.Tensor | None = None  # (B,) s(x) of ragedu.relevance: the best score above the empty passage's
     threshold: float | None = None  # τ of ragedu.relevance, calibrated on dev questions; None if not calibrated
 
     @property
@@ -246,7 +245,7 @@ class Retrieved:
     @property
     def memory_signals(self) -> list[MemorySignal] | None:
         """Per question: do the raw scores d(z)ᵀq(x) say the memory holds nothing on it? (ragedu.relevance)"""
-        return memory_signals(self.standout, self.threshold)
+        return memory_signals(self.margin, self.threshold)
 
 
 class Retriever(nn.Module):
@@ -254,7 +253,8 @@ class Retriever(nn.Module):
 
     def __init__(self, query_encoder: nn.Module, doc_encoder: nn.Module, tokenizer: PreTrainedTokenizerFast,
                  corpus: Corpus, d_z: torch.Tensor, index: faiss.Index, max_len: int = 64,
-                 pooling: str = "mean", relevance_threshold: float | None = None):
+                 pooling: str = "mean", relevance_threshold: float | None = None,
+                 empty_passage: EmptyPassage | None = None):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
@@ -277,14 +277,17 @@ class Retriever(nn.Module):
         self.max_len = max_len
         self.pooling = pooling  # how q(x) is read off the query encoder: "mean", or "dpr" ([CLS] pooler)
         self.relevance_threshold = relevance_threshold  # τ of ragedu.relevance, or None
+        self.empty_passage = None if empty_passage is None else empty_passage.requires_grad_(False)
+        # ∅ of ragedu.relevance, trained with the document encoder and frozen with it; None: no memory signal
 
     @classmethod
     def build(cls, query_encoder: nn.Module, doc_encoder: nn.Module, tokenizer: PreTrainedTokenizerFast,
-              corpus: Corpus, index_kind: str = "flat", progress: bool = True, pooling: str = "mean") -> "Retriever":
+              corpus: Corpus, index_kind: str = "flat", progress: bool = True, pooling: str = "mean",
+              empty_passage: EmptyPassage | None = None) -> "Retriever":
         """Encode the corpus with the document encoder and index it once."""
         d_z = encode_passages(doc_encoder, tokenizer, corpus, progress=progress, pooling=pooling)
         return cls(query_encoder, doc_encoder, tokenizer, corpus, d_z, build_index(d_z, index_kind),
-                   pooling=pooling)
+                   pooling=pooling, empty_passage=empty_passage)
 
     def encode_questions(self, questions: list[str]) -> torch.Tensor:
         """q(x)    -> (B, D), with gradient to the query encoder"""
@@ -311,7 +314,8 @@ class Retriever(nn.Module):
             titles=[[p.title for p in ps] for ps in passages],
             texts=[[p.text for p in ps] for ps in passages],
             rows=rows, d_z=d_z, scores=scores, log_p_z=scores.log_softmax(dim=-1),
-            standout=standout(scores.detach().max(-1).values, q_x.detach() @ self.d_z[::max(1, N // SIGNAL_SAMPLE)].T),
+            margin=None if self.empty_passage is None else
+            margin(scores.detach().max(-1).values, self.empty_passage(q_x.detach()).detach()),
             threshold=self.relevance_threshold,
         )
 

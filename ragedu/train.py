@@ -40,9 +40,10 @@ from ragedu.generator import Generator, GeneratorConfig, new_bart
 from ragedu.geonames import CONTINENTS, the
 from ragedu.marginalize import rag_log_likelihood
 from ragedu.model import RagModel
+from ragedu.offtopic import offtopic_question
 from ragedu.phrasings import (TRAIN_FAMILIES, Phrasing, claim_value, classic_phrasing, held_out_examples,
-                              training_phrasing)
-from ragedu.relevance import calibrate
+                              random_style, style, training_phrasing)
+from ragedu.relevance import EmptyPassage, calibrate, empty_passage_loss
 from ragedu.pretrained import save, untied_tensors
 from ragedu.retriever import EncoderConfig, Retriever, embed, new_encoder, passage_text
 from ragedu.tasks import Example, load_task, mention_pattern
@@ -94,6 +95,8 @@ class TrainConfig:
                                      # a random casing (ragedu.phrasings); the rest as the task file has them
     filler: float = 0.3              # share of those phrasings padded with everyday words (phrasings.FILLER_WORDS)
     null_questions: int = 8          # questions about invented places per retriever batch, taught to pick no passage
+    offtopic_questions: int = 8      # made-up questions about other things per retriever batch (ragedu.offtopic)
+    empty_passage: bool = True       # the retriever learns an empty passage ∅ for them (ragedu.relevance)
     claim_pairs: bool = True         # the reader reads each training claim twice: stating the passage's value, and not
     copy_head: bool = True           # the generator may copy input tokens (ragedu.copying); False: plain BART
     match_feature: bool = True       # input tokens flagged when they occur on the other side (ragedu.matching)
@@ -467,7 +470,8 @@ def null_question(example: Example, names: list[str], titles: set[str], share: f
 
 
 def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[Example]], max_len: int = 64,
-                   rephrase_share: float = 0.0, filler_share: float = 0.0, null_questions: int = 0):
+                   rephrase_share: float = 0.0, filler_share: float = 0.0, null_questions: int = 0,
+                   offtopic_questions: int = 0, empty: EmptyPassage | None = None):
     """Stage 1, DPR: −log softmax over the batch's passages, one shared encoder for questions and passages.
 
     Negatives are the other questions' gold passages (in-batch) plus one hard negative per question:
@@ -479,6 +483,11 @@ def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[
     a training question with its subject replaced by an invented name, `null_question`), with no gold passage:
     their loss is KL(uniform ‖ softmax over the batch's passages), lowest when no passage stands out, which is
     what the memory signal (ragedu.relevance) reads on questions the memory holds nothing on.
+
+    `offtopic_questions` made-up questions about other things ("Why do lobsters hibernate?", ragedu.offtopic) join
+    each batch too, null questions as well. With an empty passage ∅ (`empty`), it is one more candidate for the
+    real and the off-topic questions: the answer for the off-topic ones, a negative for the real ones
+    (`relevance.empty_passage_loss`).
     """
     names, titles = training_names(examples), {p.title for p in corpus}
     asked = [e for e in examples.get("qa", []) if e.relation != "city_by_population"]  # its number names a city
@@ -496,15 +505,21 @@ def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[
                      (rephrase(e, rephrase_share, rng, filler_share) for e, _, _ in chosen)]
         questions += [null_question(rng.choice(asked), names, titles, rephrase_share, filler_share, rng)
                       for _ in range(null_questions)]
+        questions += [style(offtopic_question(rng), *random_style(rng)) for _ in range(offtopic_questions)]
         q = tokenizer(questions, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
         d = tokenizer([passage_text(corpus[corpus.row(i)]) for i in ids], padding=True, truncation=True,
                       max_length=128, return_tensors="pt")
         q_x = embed(encoder, q.input_ids, q.attention_mask)   # (B, D)
         d_z = embed(encoder, d.input_ids, d.attention_mask)   # (P, D), P ≤ 2B passages
         gold = torch.tensor([ids.index(g) for _, g, _ in chosen])
-        scores = q_x @ d_z.T                                  # (B + null, P) d(z)ᵀq(x)
-        loss = torch.nn.functional.cross_entropy(scores[:batch], gold)
-        if null_questions:   # KL(uniform ‖ p) = logsumexp(s) − mean(s) − log P ≥ 0
+        scores = q_x @ d_z.T                                  # (B + null + off-topic, P) d(z)ᵀq(x)
+        if empty is None:
+            loss = torch.nn.functional.cross_entropy(scores[:batch], gold)
+        else:   # real questions, then the off-topic ones, against the passages and ∅
+            rows = torch.cat([torch.arange(batch), torch.arange(batch + null_questions, len(questions))])
+            target = torch.cat([gold, torch.full((offtopic_questions,), -1)])
+            loss = empty_passage_loss(scores[rows], empty(q_x[rows]), target)
+        if len(questions) > batch:   # null and off-topic: KL(uniform ‖ p) = logsumexp(s) − mean(s) − log P ≥ 0
             null = scores[batch:]
             loss = loss + (null.logsumexp(-1) - null.mean(-1) - np.log(null.shape[1])).mean()
         return loss
@@ -575,7 +590,7 @@ def calibrate_relevance(retriever: Retriever, quantile: float, batch: int = 256)
     """τ from the dev questions the memory answers: the task files' and the held-out dev phrasings', QA and claims."""
     questions = [e.question for task in ("qa", "claims")
                  for e in load_task(task, "dev") + held_out_examples(task, "dev")]
-    s_x = torch.cat([retriever.retrieve(questions[i:i + batch], 1).standout
+    s_x = torch.cat([retriever.retrieve(questions[i:i + batch], 1).margin
                      for i in range(0, len(questions), batch)])   # (Q,) s(x), ragedu.relevance
     return calibrate(s_x, quantile)
 
@@ -626,12 +641,16 @@ def train(out_dir: str | Path, cfg: TrainConfig | None = None, work_dir: str | P
     # same kind as the names seen in training, and the encoder learns to match names, not to memorise them
     # (measured: recall@5 on unseen entities 0.43 with trained word embeddings, 0.67 frozen, same steps).
     shared.embeddings.word_embeddings.requires_grad_(False)
-    seconds["retriever"] = run_stage("retriever", cfg.retriever, {"encoder": shared}, trainable(shared),
+    empty = EmptyPassage(cfg.dim) if cfg.empty_passage else None
+    seconds["retriever"] = run_stage("retriever", cfg.retriever, {"encoder": shared, **({"empty": empty} if empty else {})},
+                                     trainable(shared) + (trainable(empty) if empty else []),
                                      retriever_loss(shared, retriever_tokenizer, corpus, examples,
                                                     rephrase_share=cfg.rephrase, filler_share=cfg.filler,
-                                                    null_questions=cfg.null_questions), ckpt, cfg, progress)
+                                                    null_questions=cfg.null_questions,
+                                                    offtopic_questions=cfg.offtopic_questions, empty=empty),
+                                     ckpt, cfg, progress)
     retriever = Retriever.build(copy.deepcopy(shared), copy.deepcopy(shared), retriever_tokenizer, corpus,
-                                progress=progress)
+                                progress=progress, empty_passage=empty)
 
     seconds["reader"] = run_stage("reader", cfg.reader, {"generator": bart}, list(bart.parameters()),
                                   reader_loss(generator, corpus, examples, cfg), ckpt, cfg, progress)
@@ -641,7 +660,8 @@ def train(out_dir: str | Path, cfg: TrainConfig | None = None, work_dir: str | P
                                trainable(retriever.query_encoder) + trainable(bart), rag_loss(model, examples, cfg),
                                ckpt, cfg, progress)
 
-    retriever.relevance_threshold = calibrate_relevance(retriever, cfg.relevance_quantile)
+    if retriever.empty_passage is not None:
+        retriever.relevance_threshold = calibrate_relevance(retriever, cfg.relevance_quantile)
     closed_book = Generator(pretrained_bart, tokenizer)
     seconds["closed_book"] = run_stage("closed_book", cfg.closed_book, {"generator": pretrained_bart},
                                        list(pretrained_bart.parameters()),

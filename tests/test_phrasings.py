@@ -134,3 +134,42 @@ def test_filler_pads_a_training_phrasing_and_survives_its_style():
         words = p.text(styled=False).split()
         assert [w.lower() for w in words[:len(p.filler.split())]] == p.filler.lower().split()
     assert not any(training_phrasing(e, rng, filler_share=0.0).filler for _ in range(20))
+
+
+def words_of(texts):
+    return {w.lower() for t in texts for w in re.findall(r"[A-Za-z']+", re.sub(r"\{\w+\}", " ", t))}
+
+
+def only_held_out_words():
+    """Words some held-out family has and no hand-written training family has: 'curious', 'could', 'I', ..."""
+    from ragedu.phrasings import held_out_words
+
+    written = {(task, f) for task in ("qa", "claims") for f in TRAIN_FAMILIES[task]} - COMPOSED
+    return held_out_words() - words_of(t for task, f in written for ts in FAMILIES[task][f].values() for t in ts)
+
+
+COMPOSED = {("qa", "asks"), ("qa", "wonders"), ("claims", "hedged")}
+
+
+def test_composed_frames_use_no_word_that_only_a_held_out_family_has():
+    from ragedu.offtopic import TEMPLATES, filled_words
+    from ragedu.phrasings import CLAIM_FRAMES, CLAUSE_FRAMES, CORE_FRAMES
+
+    forbidden = only_held_out_words()
+    assert {"curious", "could", "think", "i", "about"} <= forbidden     # the check can fail
+    assert not words_of(CORE_FRAMES + CLAUSE_FRAMES + CLAIM_FRAMES) & forbidden
+    assert not (words_of(TEMPLATES) | filled_words()) & forbidden
+
+
+def test_composed_families_put_every_frame_around_every_core_and_name_the_subject():
+    from ragedu.phrasings import CLAIM_FRAMES, CORE_FRAMES, QA_CORES
+
+    assert len(FAMILIES["qa"]["asks"]["capital"]) == len(CORE_FRAMES) * len(QA_CORES["capital"])
+    assert "Need the capital of {country}." in FAMILIES["qa"]["asks"]["capital"]
+    assert "Is it true that the capital city of {country} is {value}?" in FAMILIES["claims"]["hedged"]["capital"]
+    for task, family in COMPOSED:
+        for relation, ts in FAMILIES[task][family].items():
+            subject = "{city" if relation.startswith("city") else "{country"
+            assert all(subject in t for t in ts), (family, relation)
+            assert task == "qa" or all("{value}" in t for t in ts)
+            assert len(ts) >= len(CLAIM_FRAMES)

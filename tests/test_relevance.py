@@ -12,23 +12,41 @@ from ragedu.cli import main
 from ragedu.evaluate import out_of_corpus_questions, signal_speaks
 from ragedu.phrasings import held_out_examples
 from ragedu.pretrained import load, save
-from ragedu.relevance import calibrate, memory_signals, standout
+from ragedu.relevance import EmptyPassage, calibrate, empty_passage_loss, margin, memory_signals
 from ragedu.retriever import EncoderConfig
 from ragedu.generator import GeneratorConfig
 
 
+def empty_passage(vector, bias):
+    empty = EmptyPassage(len(vector))
+    with torch.no_grad():
+        empty.vector.copy_(torch.tensor(vector))
+        empty.bias.fill_(bias)
+    return empty
+
+
 def test_the_signal_reads_raw_scores_not_the_renormalised_posterior():
-    corpus = torch.tensor([[9.0, 1.0, 1.0, 1.0, 1.0, 1.0], [9.0, 8.9, 8.8, 8.7, 8.6, 8.5]])  # (B, N) d(z)ᵀq(x)
-    top = corpus[:, :2]                                                       # (B, K=2)
-    s_x = standout(top.max(-1).values, corpus)
-    by_hand = [(9.0 - row.mean()) / row.std() for row in corpus]
-    torch.testing.assert_close(s_x, torch.stack(by_hand))
-    signals = memory_signals(s_x, threshold=1.5)
-    assert [s.speaks for s in signals] == [False, True]   # …but only the first passage stands out of its corpus
+    q_x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])                     # (B, D)
+    top = torch.tensor([[9.0, 1.0], [14.0, 6.0]])                    # (B, K) d(z)ᵀq(x): the same p(z|x) …
+    torch.testing.assert_close(top[0].log_softmax(-1), top[1].log_softmax(-1))
+    empty = empty_passage([2.0, 12.0], 0.5)                          # d_∅ᵀq(x) + b = 2.5, 12.5
+    s_x = margin(top.max(-1).values, empty(q_x))
+    torch.testing.assert_close(s_x, torch.tensor([9.0 - 2.5, 14.0 - 12.5]))
+    signals = memory_signals(s_x, threshold=3.0)
+    assert [s.speaks for s in signals] == [False, True]   # … but only the first beats the empty passage by 3
     assert "nothing" in signals[1].sentence and "guess" in signals[1].sentence
-    assert memory_signals(s_x, None) is None
-    # renormalising cannot tell the two apart: shifting a row's scores changes neither p(z|x) nor s(x)
-    torch.testing.assert_close(standout(top.max(-1).values + 5, corpus + 5), s_x)
+    assert memory_signals(s_x, None) is None and memory_signals(None, 3.0) is None
+
+
+def test_the_empty_passage_loss_is_cross_entropy_with_the_empty_passage_last():
+    scores = torch.tensor([[3.0, 1.0, 0.0], [0.5, 2.0, 1.0]])       # (B, P)
+    empty = torch.tensor([1.0, 4.0], requires_grad=True)            # (B,)
+    target = torch.tensor([0, -1])                                   # a real question's gold passage; ∅
+    loss = empty_passage_loss(scores, empty, target)
+    rows = torch.cat([scores, empty[:, None]], -1).log_softmax(-1)
+    torch.testing.assert_close(loss, -(rows[0, 0] + rows[1, 3]) / 2)
+    loss.backward()
+    assert empty.grad[0] > 0 > empty.grad[1]   # a step lowers ∅ for the real question, raises it for the other
 
 
 def test_calibration_is_the_quantile_of_the_best_scores():
@@ -41,22 +59,26 @@ def test_calibration_is_the_quantile_of_the_best_scores():
         calibrate(best[:3], 0.1)
 
 
-def test_the_threshold_is_saved_loaded_and_carried_by_retrieval(toy_rag, toy_tokenizer, tmp_path):
+def test_the_empty_passage_and_threshold_are_saved_loaded_and_carried_by_retrieval(toy_rag, toy_tokenizer,
+                                                                                     tmp_path):
     small = dict(vocab_size=len(toy_tokenizer), dim=32, layers=1, heads=2)
     toy_rag.retriever.relevance_threshold = 0.25
+    toy_rag.retriever.empty_passage = empty_passage(torch.linspace(-1, 1, 32).tolist(), 0.3)
     try:
         path = save(toy_rag, tmp_path / "m", EncoderConfig(**small), GeneratorConfig(**small))
     finally:
-        toy_rag.retriever.relevance_threshold = None
+        toy_rag.retriever.relevance_threshold = toy_rag.retriever.empty_passage = None
     model = load(path)
     assert json.loads((path / "config.json").read_text())["relevance_threshold"] == 0.25
+    assert (path / "empty_passage.safetensors").exists()
     with torch.no_grad():
         retrieved = model.retriever.retrieve(["Which country is Town 3 in?", "Town 7"], 3)
-    signals = retrieved.memory_signals
-    corpus_scores = model.retriever.encode_questions(retrieved.questions) @ model.retriever.d_z.T   # (B, N)
-    torch.testing.assert_close(retrieved.standout, standout(corpus_scores.max(-1).values, corpus_scores))
-    assert [s.speaks for s in signals] == [s < 0.25 for s in retrieved.standout.tolist()]
+        q_x = model.retriever.encode_questions(retrieved.questions)                           # (B, D)
+        by_hand = (q_x @ model.retriever.d_z.T).max(-1).values - (q_x @ torch.linspace(-1, 1, 32) + 0.3)
+    torch.testing.assert_close(retrieved.margin, by_hand)
+    assert [s.speaks for s in retrieved.memory_signals] == [s < 0.25 for s in retrieved.margin.tolist()]
     assert dataclasses.replace(retrieved, threshold=None).memory_signals is None
+    assert toy_rag.retriever.retrieve(["Town 7"], 1).memory_signals is None     # no empty passage, no signal
 
 
 @pytest.fixture(scope="module")
@@ -70,15 +92,17 @@ def test_the_shipped_model_is_calibrated(shipped):
 
 @pytest.fixture()
 def toy_dir_with_threshold(toy_rag, toy_tokenizer, tmp_path):
-    """The toy model saved with a threshold: far above every s(x) (always speaks) or far below (never)."""
+    """The toy model saved with an empty passage and a threshold: far above every s(x) (always speaks) or far
+    below (never)."""
     small = dict(vocab_size=len(toy_tokenizer), dim=32, layers=1, heads=2)
 
     def saved(threshold):
         toy_rag.retriever.relevance_threshold = threshold
+        toy_rag.retriever.empty_passage = EmptyPassage(32)
         try:
             return save(toy_rag, tmp_path / f"m{threshold}", EncoderConfig(**small), GeneratorConfig(**small))
         finally:
-            toy_rag.retriever.relevance_threshold = None
+            toy_rag.retriever.relevance_threshold = toy_rag.retriever.empty_passage = None
     return saved
 
 
