@@ -16,7 +16,8 @@ import sys
 STEPS = """
 import random, sys, time, torch
 import ragedu
-from ragedu.train import TrainConfig, denoise_loss
+from ragedu.stages import denoise_loss
+from ragedu.train import TrainConfig
 model = ragedu.load_default()
 generator = model.generator
 loss_fn = denoise_loss(generator, model.retriever.corpus, TrainConfig())

@@ -30,10 +30,11 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from ragedu import checks
 from ragedu.copying import CopyHead
+from ragedu.corpus import TITLE_SEP, passage_text
 from ragedu.errors import RagEduError
 from ragedu.matching import MatchEmbedding, align_case, match_flags
 
-TITLE_SEP, QUESTION_SEP = " / ", " //"  # the separators of Hugging Face's RAG generator input
+QUESTION_SEP = " //"  # between the passage and the question, as Hugging Face's RAG generator input has it
 
 
 @dataclass
@@ -122,7 +123,7 @@ class Generator(nn.Module):
 
     def passage_text(self, title: str, text: str) -> str:
         """What the generator reads of passage z, before the question: `title / text //`"""
-        return title + self.title_sep + text + self.question_sep
+        return passage_text(title, text, self.title_sep) + self.question_sep
 
     def _tokens(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False).input_ids

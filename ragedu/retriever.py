@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
 from ragedu import checks
-from ragedu.corpus import Corpus, Passage
+from ragedu.corpus import Corpus, passage_text
 from ragedu.errors import RagEduError
 from ragedu.relevance import MemorySignal, memory_signals, standout
 
@@ -87,11 +87,6 @@ def embedding_dim(encoder: nn.Module) -> int:
     return getattr(encoder.config, "projection_dim", 0) or encoder.config.hidden_size
 
 
-def passage_text(passage: Passage) -> str:
-    """What the document encoder reads."""
-    return f"{passage.title} / {passage.text}"
-
-
 def check_questions(questions: list[str]) -> list[str]:
     """A non-empty list of questions with words in them (ragedu.checks.questions)."""
     return checks.questions(questions)
@@ -123,7 +118,7 @@ def encode_passages(encoder: nn.Module, tokenizer: PreTrainedTokenizerFast, corp
             batch = tokenizer([p.title for p in chunk], [p.text for p in chunk], padding=True,
                               truncation="only_second", max_length=max_len, return_tensors="pt")
         else:
-            batch = tokenizer([passage_text(p) for p in chunk], padding=True, truncation=True,
+            batch = tokenizer([passage_text(p.title, p.text) for p in chunk], padding=True, truncation=True,
                               max_length=max_len, return_tensors="pt")
         vectors.append(embed(encoder, batch.input_ids, batch.attention_mask, pooling))
     encoder.train(was_training)

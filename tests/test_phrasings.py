@@ -9,7 +9,8 @@ from ragedu.corpus import load_corpus
 from ragedu.phrasings import (CASINGS, DEV_FAMILIES, FAMILIES, TEST_FAMILIES, TRAIN_FAMILIES, Phrasing,
                               classic_phrasing, held_out_examples, possessive, style, training_phrasing)
 from ragedu.tasks import load_task, mentions
-from ragedu.train import claim_pair, claim_values, training_examples, training_names
+from ragedu.augment import claim_pair, claim_values, training_names
+from ragedu.stages import training_examples
 
 ASKED = {"qa": {"capital", "currency", "continent", "city_country", "city_population"},
          "claims": {"capital", "currency", "continent", "city_country"}}
