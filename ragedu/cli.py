@@ -68,7 +68,7 @@ def ask_lines(args) -> list[tuple[int | None, str | RagEduError]]:
     checks.count("-k", args.k, 1)
     checks.count("--beams", args.beams, 1, hint=" (1 is greedy decoding)")
     if args.memory is not None:
-        from ragedu.memory import check_edition
+        from ragedu.editions import check_edition
         check_edition(args.memory)
     if args.file:
         if args.question:
@@ -153,7 +153,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_hot_swap(args) -> int:
-    from ragedu.memory import hot_swap
+    from ragedu.hotswap import hot_swap
 
     checks.count("-k", args.k, 1)
     checks.count("--limit", args.limit, 1, hint=" (unchanged test questions)")

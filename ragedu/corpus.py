@@ -72,7 +72,7 @@ def load_corpus(path: str | Path = CORPUS_PATH) -> Corpus:
     """Read a corpus from JSON lines with the keys id, title, text."""
     path = Path(path)
     if not path.exists():
-        raise RagEduFileNotFound(f"corpus file {path} does not exist (build it with `python -m ragedu.geonames`)")
+        raise RagEduFileNotFound(f"corpus file {path} does not exist (build it with `python -m ragedu.build_data`)")
     passages = []
     with path.open(encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):
