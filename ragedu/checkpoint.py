@@ -2,7 +2,7 @@
 
     {stage}.partial.safetensors / .json   a stage stopped mid-way: weights, AdamW's moments, the step reached
     {stage}.done.safetensors / .json      a finished stage: its weights
-    train_log.jsonl                       one line per step: {"stage", "step", "loss"} (read by ragedu.train_log)
+    train_log.jsonl                       one line per step: {"stage", "step", "loss"} (read back by `read_train_log`)
 
 Running `ragedu train` again with the same work directory resumes where the last run stopped.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -78,3 +79,14 @@ class Checkpointer:
         rows = [r for r in rows if r["stage"] != stage or r["step"] <= step]
         self.log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
+
+def read_train_log(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """train_log.jsonl ({"stage", "step", "loss"} a line) -> stage -> (steps, losses), stages in log order."""
+    curves: dict[str, tuple[list, list]] = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            steps, losses = curves.setdefault(row["stage"], ([], []))
+            steps.append(row["step"])
+            losses.append(row["loss"])
+    return {stage: (np.asarray(steps), np.asarray(losses, dtype=float)) for stage, (steps, losses) in curves.items()}

@@ -188,6 +188,7 @@ class Generator(nn.Module):
         return self.pad(rows)
 
     def pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ragged token lists -> (n, L) ids and mask. The mask comes from the lengths: pad may be a real token."""
         L = max(len(r) for r in rows)
         ids = torch.tensor([r + [self.pad_id] * (L - len(r)) for r in rows], dtype=torch.long, device=self.device)
         mask = torch.tensor([[1] * len(r) + [0] * (L - len(r)) for r in rows], dtype=torch.long, device=self.device)

@@ -13,7 +13,8 @@ import torch
 
 from ragedu.corpus import Corpus
 from ragedu.editions import EDITIONS, ChangedFact, load_changes, load_edition, plain
-from ragedu.evaluate import GREEDY, answer_questions, exact_match, mean
+from ragedu.decoding import GREEDY
+from ragedu.evaluate import answer_questions, exact_match, mean
 from ragedu.geonames import sentence, the
 from ragedu.memory import swap_memory
 from ragedu.model import RagModel

@@ -83,6 +83,16 @@ def sequence_posterior(log_p_z: torch.Tensor, log_p_yi: torch.Tensor) -> torch.T
     return joint - torch.logsumexp(joint, dim=1, keepdim=True)
 
 
+def rag_sequence_ranking(log_p_z: torch.Tensor, log_p_y_given_z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """RAG-Sequence's ranking of hypotheses y, thorough or fast, by
+        log p(y|x) = log Σ_z p(z|x) p_θ(y|x,z)
+    (B, K) log p(z|x), (B, H, K) log p_θ(y|x,z) -> (B, H) log p(y|x), (B, H) hypotheses best first (ties: the first)
+    Thorough decoding passes every entry computed; fast decoding passes -inf (p_θ(y|x,z) := 0) wherever z's beam
+    did not find y, and a y no beam found (all -inf) scores log 0."""
+    log_p_y = torch.logsumexp(log_p_z[:, None, :] + log_p_y_given_z, dim=-1)           # (B, H)
+    return log_p_y, torch.sort(log_p_y, dim=-1, descending=True, stable=True).indices
+
+
 def tokens_leaning_elsewhere(log_p_z: torch.Tensor, log_p_yi: torch.Tensor, y_mask: torch.Tensor) -> torch.Tensor:
     """How many real target tokens lean most on a passage other than the retriever's first choice
     (B, K), (B, K, T), (B, T) -> (B,)

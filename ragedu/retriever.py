@@ -13,7 +13,7 @@ stored vectors: FAISS itself only chooses which K passages to score.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import faiss
@@ -238,6 +238,16 @@ class Retrieved:
     def k(self) -> int:
         return self.rows.shape[1]
 
+    def top(self, k: int) -> Retrieved:
+        """The first K of these passages, with p(z|x) renormalised over them, the one place it is
+            log p_K(z|x) = d(z)ᵀq(x) - log Σ_{z' in top K} exp d(z')ᵀq(x)        (B, K_max) -> (B, K)
+        the same as `retriever.retrieve(questions, K)`, without encoding the questions again."""
+        k = checks.count("K", k, 1, self.k, hint=", the passages retrieved per question")
+        scores = self.scores[:, :k]                                            # (B, K) d(z)ᵀq(x)
+        return replace(self, ids=[r[:k] for r in self.ids], titles=[r[:k] for r in self.titles],
+                       texts=[r[:k] for r in self.texts], rows=self.rows[:, :k], d_z=self.d_z[:, :k],
+                       scores=scores, log_p_z=scores.log_softmax(dim=-1))
+
     @property
     def memory_signals(self) -> list[MemorySignal] | None:
         """Per question: do the raw scores d(z)ᵀq(x) say the memory holds nothing on it? (ragedu.relevance)"""
@@ -305,7 +315,7 @@ class Retriever(nn.Module):
             ids=[[p.id for p in ps] for ps in passages],
             titles=[[p.title for p in ps] for ps in passages],
             texts=[[p.text for p in ps] for ps in passages],
-            rows=rows, d_z=d_z, scores=scores, log_p_z=scores.log_softmax(dim=-1),
+            rows=rows, d_z=d_z, scores=scores, log_p_z=scores.log_softmax(dim=-1),  # as `Retrieved.top` renormalises
             standout=standout(scores.detach().max(-1).values, q_x.detach() @ self.d_z[::max(1, N // SIGNAL_SAMPLE)].T),
             threshold=self.relevance_threshold,
         )
