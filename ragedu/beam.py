@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ragedu.generator import Generator, flatten_passages
+from ragedu.generator import Encoded, Generator
 from ragedu.marginalize import rag_token_marginal
 
 NEG_INF = float("-inf")
@@ -123,27 +123,24 @@ class BeamRecord:
     done_score: torch.Tensor       # (S, N)
 
 
-def beam_search(generator: Generator, h: torch.Tensor, context_mask: torch.Tensor, log_p_z: torch.Tensor,
-                num_beams: int, max_len: int, length_penalty: float,
-                record: bool = False) -> tuple[BeamState, list[BeamRecord]]:
+def beam_search(generator: Generator, encoded: Encoded, log_p_z: torch.Tensor, num_beams: int, max_len: int,
+                length_penalty: float, record: bool = False) -> tuple[BeamState, list[BeamRecord]]:
     """S beam searches over p'(y_i|x,y<i) = Σ_z p(z|x) p_θ(y_i|x,z,y<i), the passages mixed in each search
-    (S, K, L, D) encoder states h(x,z), (S, K, L) mask, (S, K) log p(z|x) -> final state, records if asked
+    (S, K, L, D) encoder states h(x,z) with their ids and mask, (S, K) log p(z|x) -> final state, records if asked
 
     RAG-Token: S = B questions, K passages each. RAG-Sequence: S = B·K searches of one passage, p(z|x) = 1.
-    The encoder ran once (h); the decoder state of every (search, beam, passage) row is cached.
+    The encoder ran once; the decoder state of every (search, beam, passage) row is cached.
     """
-    S, K, L, D = h.shape
-    N = num_beams
+    S, K, L, D = encoded.states.shape
+    N, device = num_beams, encoded.states.device
     # Decoder rows (S, n, K): each of n beams reads every passage of its search. At the first step the N beams
     # are one empty prefix, so n = 1; after it the rows fan out to n = N, and from then on only the
     # self-attention state follows the beams (cross-attention keys depend on the passage alone).
-    h_rows = {1: flatten_passages(h), N: h[:, None].expand(S, N, K, L, D).reshape(S * N * K, L, D)}
-    mask_rows = {1: flatten_passages(context_mask),
-                 N: context_mask[:, None].expand(S, N, K, L).reshape(S * N * K, L)}
-    y_last = torch.full((S * K, 1), generator.start_id, dtype=torch.long, device=h.device)  # decoder start token
-    state, cache, records, n = beam_start(S, N, max_len, generator.pad_id, h.device), None, [], 1
+    rows_of = {1: encoded.flat(), N: encoded.beams(N)}                      # (S·n·K, L, ·)
+    y_last = torch.full((S * K, 1), generator.start_id, dtype=torch.long, device=device)  # decoder start token
+    state, cache, records, n = beam_start(S, N, max_len, generator.pad_id, device), None, [], 1
     while not state.over:
-        log_p_yi, cache = generator.next_token_log_probs(y_last, h_rows[n], mask_rows[n], cache)  # (S·n·K, V)
+        log_p_yi, cache = generator.next_token_log_probs(y_last, rows_of[n], cache)  # (S·n·K, V)
         log_p_yi = log_p_yi.view(S, n, K, -1).transpose(1, 2).expand(S, K, N, -1)  # (S, K, N, V) passages on dim 1
         log_p_next = rag_token_marginal(log_p_z, log_p_yi)                  # (S, N, V)  Σ_z p(z|x) p_θ(…)
         state, parent = beam_step(state, log_p_next, generator.eos_id, max_len, length_penalty)
@@ -153,8 +150,8 @@ def beam_search(generator: Generator, h: torch.Tensor, context_mask: torch.Tenso
             break
         # row (s, n, k) now continues row (s, parent[s, n], k), and reads the token beam n just chose
         parent_row = parent if n == N else torch.zeros_like(parent)         # (S, N) rows of the step just run
-        rows = ((torch.arange(S, device=h.device)[:, None] * n + parent_row)[:, :, None] * K
-                + torch.arange(K, device=h.device)).view(-1)                                         # (S·N·K,)
+        rows = ((torch.arange(S, device=device)[:, None] * n + parent_row)[:, :, None] * K
+                + torch.arange(K, device=device)).view(-1)                                         # (S·N·K,)
         cache = generator.reorder_cache(cache, rows, cross_attention=n != N)
         y_last = state.tokens[:, :, -1, None].expand(S, N, K).reshape(S * N * K, 1)
         n = N

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from ragedu import checks
 from ragedu.beam import NEG_INF, Hypotheses, beam_search, finished, union_of_beams
 from ragedu.errors import CostWarning, RagEduError
-from ragedu.generator import Generator, flatten_passages
+from ragedu.generator import Encoded, Generator
 from ragedu.marginalize import check_variant, rag_sequence_ranking, token_posterior
 from ragedu.model import RagModel
 from ragedu.retriever import Retrieved
@@ -131,11 +131,11 @@ def rag_token_decode(generator: Generator, log_p_z: torch.Tensor, context_ids: t
     _check(generator, log_p_z, context_ids, context_mask, settings)
     B, K, L = context_ids.shape
     with _eval_mode(generator):
-        h = generator.encode(context_ids, context_mask)                     # (B, K, L, D), once
-        state, records = beam_search(generator, h, context_mask, log_p_z, settings.num_beams, settings.max_len,
+        encoded = generator.encode(context_ids, context_mask)               # (B, K, L, D), once
+        state, records = beam_search(generator, encoded, log_p_z, settings.num_beams, settings.max_len,
                                      settings.length_penalty, record=settings.trace)
         best = [finished(state, b)[:settings.num_return_sequences] for b in range(B)]
-        traces = _token_traces(generator, h, context_mask, log_p_z, records, best) if settings.trace else None
+        traces = _token_traces(generator, encoded, log_p_z, records, best) if settings.trace else None
     return Decoded(
         variant="token", mode="beam",
         ids=[[ids for ids, _, _ in hyps] for hyps in best],
@@ -146,12 +146,12 @@ def rag_token_decode(generator: Generator, log_p_z: torch.Tensor, context_ids: t
     )
 
 
-def _token_traces(generator, h, context_mask, log_p_z, records, best) -> list[RagTokenTrace]:
+def _token_traces(generator, encoded, log_p_z, records, best) -> list[RagTokenTrace]:
     """Split the batched records per question; score the returned sequences' tokens against each passage."""
     B = len(best)
     question = [b for b in range(B) for _ in best[b]]                        # question of each returned y
     y, y_mask = generator.pad([ids for hyps in best for ids, _, _ in hyps])  # (B·R, T)
-    log_p_yi = generator.log_p_yi_encoded(h[question], context_mask[question], y, y_mask)  # (B·R, K, T)
+    log_p_yi = generator.log_p_yi_encoded(encoded[question], y, y_mask)    # (B·R, K, T)
     posterior = token_posterior(log_p_z[question], log_p_yi)                # (B·R, K, T)
     traces, i = [], 0
     for b in range(B):
@@ -191,14 +191,13 @@ def rag_sequence_decode(generator: Generator, log_p_z: torch.Tensor, context_ids
     mode, R = settings.mode, settings.num_return_sequences
     B, K, L = context_ids.shape
     with _eval_mode(generator):
-        h = generator.encode(context_ids, context_mask)                     # (B, K, L, D), once
+        encoded = generator.encode(context_ids, context_mask)               # (B, K, L, D), once
         # 1. one search per (question, passage), p(z|x) = 1 inside it: S = B·K searches of one passage each
-        state, _ = beam_search(generator, flatten_passages(h)[:, None], flatten_passages(context_mask)[:, None],
-                               torch.zeros(B * K, 1, device=h.device), settings.num_beams, settings.max_len,
-                               settings.length_penalty)
+        state, _ = beam_search(generator, encoded.flat()[:, None], torch.zeros(B * K, 1, device=log_p_z.device),
+                               settings.num_beams, settings.max_len, settings.length_penalty)
         Y = union_of_beams(state, B, K)
         # 2. thorough: the missing entries of the matrix, all questions in one batched pass
-        rescored = _rescore(generator, h, context_mask, Y) if mode == "thorough" or settings.trace else None
+        rescored = _rescore(generator, encoded, Y) if mode == "thorough" or settings.trace else None
     used = rescored if mode == "thorough" else Y.log_p_y_given_z            # (B, H, K)
     log_p_y, order = rag_sequence_ranking(log_p_z, used)                    # (B, H) log Σ_z p(z|x) p_θ(y|x,z)
     best = [[(Y.ids(b, i), float(log_p_y[b, i])) for i in order[b, :R].tolist()
@@ -214,7 +213,7 @@ def rag_sequence_decode(generator: Generator, log_p_z: torch.Tensor, context_ids
     )
 
 
-def _rescore(generator: Generator, h: torch.Tensor, context_mask: torch.Tensor, Y: Hypotheses) -> torch.Tensor:
+def _rescore(generator: Generator, encoded: Encoded, Y: Hypotheses) -> torch.Tensor:
     """Thorough decoding's extra work: every entry no beam computed, teacher-forced,
         log p_θ(y|x,z) = Σ_i log p_θ(y_i|x,z,y<i)
     in one decoder pass over all P missing (question, hypothesis, passage) triples    -> (B, H, K), no -inf"""
@@ -228,13 +227,12 @@ def _rescore(generator: Generator, h: torch.Tensor, context_mask: torch.Tensor, 
     # Each triple is one decoder row reading one passage: a batch of P "questions" with K = 1 passage each.
     # Subtle: the batch is cut into slices of about RESCORE_TOKENS decoder tokens. On a CPU one giant batch
     # is ~3x slower: its (P, T, V) logits run to hundreds of MB, and every op page-faults and misses cache.
-    log_p_y_given_z = torch.empty(len(b), device=h.device)                  # (P,)
+    log_p_y_given_z = torch.empty(len(b), device=y.device)                  # (P,)
     step = max(1, RESCORE_TOKENS // T)
     for s in tqdm(range(0, len(b), step), desc=f"rescoring {len(b):,} (hypothesis, passage) pairs",
                   disable=len(b) < LARGE_RESCORE, leave=False):
         rows = slice(s, s + step)
-        log_p_yi = generator.log_p_yi_encoded(h[b[rows], k[rows]][:, None], context_mask[b[rows], k[rows]][:, None],
-                                              y[rows], y_mask[rows])        # (rows, 1, T)
+        log_p_yi = generator.log_p_yi_encoded(encoded[b[rows], k[rows]][:, None], y[rows], y_mask[rows])  # (rows, 1, T)
         log_p_y_given_z[rows] = log_p_yi[:, 0].sum(-1)
     return Y.log_p_y_given_z.index_put((b, i, k), log_p_y_given_z)         # (B, H, K)
 

@@ -50,10 +50,13 @@ Augment = Callable[[Retrieved, list[str]], tuple[Retrieved, list[str]]]   # see 
 
 
 class RagModel(nn.Module):
-    def __init__(self, retriever: Retriever, generator: Generator):
+    """The retriever and the generator, and what a released checkpoint said beyond its weights."""
+
+    def __init__(self, retriever: Retriever, generator: Generator, hf_settings=None):
         super().__init__()
         self.retriever = retriever
         self.generator = generator
+        self.hf_settings = hf_settings  # ragedu.hf.HfSettings for a model `from_hf` loaded; None for ragedu's own
 
     def generator_log_p_yi(self, retrieved: Retrieved, answers: list[str]):
         """log p_θ(y_i|x,z,y<i) for each retrieved passage    -> (B, K, T), y (B, T), y_mask (B, T)"""

@@ -6,13 +6,12 @@ import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from torch import nn
-from transformers import (BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast,
+from transformers import (BartConfig, PreTrainedTokenizerFast,
                           RagSequenceForGeneration, RagTokenForGeneration)
 
-from ragedu.copying import CopyHead
 from ragedu.beam import BeamState, beam_start, beam_step
 from ragedu.decoding import DecodeSettings, decode, rag_sequence_decode, rag_token_decode
-from ragedu.generator import Generator
+from ragedu.generator import Encoded, Generator, RagBart
 from ragedu.marginalize import rag_sequence_log_likelihood, rag_token_log_likelihood, token_posterior
 from ragedu.tokenizer import train_tokenizer
 from test_reference_hf import V, random_batch, tiny_hf_rag
@@ -45,11 +44,10 @@ def toy5(tokenizer5, request):
                         decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
                         max_position_embeddings=16, init_std=1.0, pad_token_id=PAD, bos_token_id=0,
                         eos_token_id=EOS, decoder_start_token_id=EOS, forced_eos_token_id=None)
-    bart = BartForConditionalGeneration(config).eval()
+    bart = RagBart(config, copy_head=request.param == "copy_head").eval()
     with torch.no_grad():
         bart.final_logits_bias[0, :2] = -3.0  # <s> and <pad> are rare outputs: answers are mostly words
     if request.param == "copy_head":
-        bart.copy_head = CopyHead(16).eval()
         with torch.no_grad():
             bart.copy_head.pointer.weight.mul_(4.0)  # a sharp pointer: copying weighs in every score compared
     g = torch.Generator().manual_seed(0)
@@ -248,23 +246,23 @@ class TableGenerator(nn.Module):
         return torch.tensor([1e-6, 1e-6, 1 - 4e-6, 1e-6, 1e-6]).log()
 
     def encode(self, context_ids, context_mask):
-        return context_ids[..., None].float()  # (B, K, L, 1): each context's first token names its passage
+        return Encoded(context_ids[..., None].float(), context_ids, context_mask)  # a context's first token: its passage
 
-    def next_token_log_probs(self, y_last, h, context_mask, cache=None):
+    def next_token_log_probs(self, y_last, rows, cache=None):
         prefixes = [()] * len(y_last) if cache is None else [p + (t,) for p, t in zip(cache, y_last[:, 0].tolist())]
-        passage = h[:, 0, 0].long().tolist()
+        passage = rows.ids[:, 0].tolist()
         return torch.stack([self.log_p(k, p) for k, p in zip(passage, prefixes)]), prefixes
 
     def reorder_cache(self, cache, rows, cross_attention=False):
         return [cache[r] for r in rows.tolist()]
 
-    def log_p_yi_encoded(self, h, context_mask, y, y_mask):
-        B, K, L, _ = h.shape
+    def log_p_yi_encoded(self, encoded, y, y_mask):
+        B, K, L = encoded.ids.shape
         out = torch.zeros(B, K, y.shape[1])
         for b, k in itertools.product(range(B), range(K)):
             n = int(y_mask[b].sum())
             for i in range(n):
-                out[b, k, i] = self.log_p(int(h[b, k, 0, 0]), tuple(y[b, :i].tolist()))[y[b, i]]
+                out[b, k, i] = self.log_p(int(encoded.ids[b, k, 0]), tuple(y[b, :i].tolist()))[y[b, i]]
         return out
 
 
