@@ -18,15 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ragedu.errors import RagEduError
+from ragedu.variants import VARIANTS, check_variant
 
-VARIANTS = ("sequence", "token")
-
-
-def check_variant(variant: str) -> str:
-    if variant not in VARIANTS:
-        raise RagEduError(f"unknown RAG variant {variant!r}; choose one of {VARIANTS}")
-    return variant
+__all__ = ["VARIANTS", "check_variant"]  # and every function below
 
 
 def _check_shapes(log_p_z: torch.Tensor, log_p_yi: torch.Tensor) -> None:
