@@ -1,4 +1,4 @@
-"""The `ragedu` command: ask the model, train it, evaluate it.
+"""The `ragedu` command: ask the model, train it, evaluate it.   (the README; every notebook shows its library calls)
 
     ragedu ask "What is the capital of Kenya?" [--variant token|sequence] [-k K] [--memory EDITION] [--json] [--file F]
     ragedu train [--out DIR]

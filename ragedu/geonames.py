@@ -246,3 +246,7 @@ def build_corpus(facts: Facts) -> Corpus:
         passages += country_passages(country)
         passages += [city_passage(city, titles[city.geonameid]) for city in cities_of[country.code]]
     return Corpus(passages)
+
+
+if __name__ == "__main__":  # the command data/README.md names; the builder moved above the tasks it writes
+    raise SystemExit("data/ is rebuilt by `python -m ragedu.build_data` (passages, tasks and memory editions)")

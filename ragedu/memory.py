@@ -24,3 +24,7 @@ def swap_memory(model: RagModel, corpus: Corpus, index_kind: str | None = None, 
                           old.max_len, old.pooling, old.relevance_threshold)  # same encoders: same τ
     return RagModel(retriever, model.generator).eval()
 
+
+
+if __name__ == "__main__":  # the command data/README.md names for the editions
+    raise SystemExit("the memory's editions are rebuilt by `python -m ragedu.editions`")

@@ -1,4 +1,5 @@
 """Packaging: environment.yml lists what pyproject.toml does; CI runs the README's test command."""
+import ast
 import re
 import tomllib
 from pathlib import Path
@@ -69,3 +70,17 @@ def test_ragedu_train_chooses_active_threads_before_torch_unless_the_user_chose(
             "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)")
     assert run_python(code) == ["ACTIVE", "True"]            # torch came after the choice
     assert run_python(code, OMP_WAIT_POLICY="PASSIVE") == ["PASSIVE", "True"]
+
+
+def test_what_is_where_lists_every_module_and_every_module_names_its_notebook():
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("## What is where"):text.index("## How it is checked")]
+    listed = set(re.findall(r"`ragedu/(\w+)\.py`", table))
+    modules = {p.stem for p in (ROOT / "ragedu").glob("*.py")} - {"__init__"}
+    assert listed == modules, f"missing from the table: {modules - listed}; gone from ragedu/: {listed - modules}"
+    for name in sorted(modules):
+        source = (ROOT / "ragedu" / f"{name}.py").read_text()
+        lines = len(source.splitlines())
+        assert lines <= 350, f"ragedu/{name}.py has {lines} lines; one concept fits in 350"
+        first_paragraph = ast.get_docstring(ast.parse(source)).split("\n\n")[0]
+        assert "notebook" in first_paragraph, f"ragedu/{name}.py does not name the notebook that introduces it"
