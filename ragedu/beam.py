@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from ragedu.generator import Encoded, Generator
-from ragedu.marginalize import rag_token_marginal
+from ragedu.marginalize import rag_token_marginal, token_posterior
 
 NEG_INF = float("-inf")
 
@@ -159,12 +159,13 @@ def beam_search(generator: Generator, encoded: Encoded, log_p_z: torch.Tensor, n
 
 
 def _record(state: BeamState, parent: torch.Tensor, log_p_z: torch.Tensor, log_p_yi: torch.Tensor) -> BeamRecord:
-    """log p(z|x,y_t,y<t) = log p(z|x) + log p_θ(y_t|x,z,y<t) - log Σ_z' (same)   for each live beam's new token"""
+    """log p(z|x,y_t,y<t) = log p(z|x) + log p_θ(y_t|x,z,y<t) - log Σ_z' (same)   for each live beam's new token
+    (ragedu.marginalize.token_posterior, one token per beam)"""
     S, K, N, V = log_p_yi.shape
     by_parent = _take(log_p_yi.transpose(1, 2), parent)                     # (S, N, K, V) each new beam's parent
     token = state.tokens[:, :, None, -1:].expand(S, N, K, 1)                # (S, N, K, 1) the token it chose
-    joint = log_p_z[:, None, :] + by_parent.gather(3, token).squeeze(-1)    # (S, N, K)
-    posterior = joint - torch.logsumexp(joint, dim=-1, keepdim=True)        # (S, N, K)
+    chosen = by_parent.gather(3, token).squeeze(-1)                         # (S, N, K) log p_θ(y_t|x,z,y<t)
+    posterior = token_posterior(log_p_z, chosen.transpose(1, 2)).transpose(1, 2)  # (S, N, K)
     return BeamRecord(state.tokens, state.log_p, parent, posterior, state.done_tokens, state.done_len,
                       state.done_score)
 

@@ -295,8 +295,7 @@ def decode(model: RagModel, questions: list[str], variant: str, k: int, mode: st
     settings = settings or DecodeSettings(num_beams=num_beams, max_len=max_len, length_penalty=length_penalty,
                                          num_return_sequences=num_return_sequences, mode=mode, trace=trace)
     if retrieved is None:
-        k = checks.count("K", k, 1, len(model.retriever.corpus), what="the corpus size ")
-        retrieved = model.retriever.retrieve(questions, k)
+        retrieved = model.retriever.retrieve(questions, k)                  # checks 1 ≤ K ≤ the corpus size
     passages = retrieved.top(k)
     if variant == "sequence" and settings.mode == "thorough":
         warn_rescoring_cost(len(passages.questions), passages.k, settings.num_beams)

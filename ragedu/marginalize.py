@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ragedu.retriever import top_k_posterior
 from ragedu.variants import VARIANTS, check_variant
 
 __all__ = ["VARIANTS", "check_variant"]  # and every function below
@@ -118,7 +119,7 @@ def top_k_log_likelihood(variant: str, full_log_p_z: torch.Tensor, log_p_yi: tor
     log p_K(z|x) = log p(z|x) - log Σ_{z' ∈ top-K} p(z'|x)    (B, N), (B, N, T) -> (B,)"""
     B, N = full_log_p_z.shape
     top = full_log_p_z.topk(k, dim=-1).indices                                  # (B, K)
-    log_p_z = full_log_p_z.gather(-1, top).log_softmax(dim=-1)                  # (B, K) renormalised
+    log_p_z = top_k_posterior(full_log_p_z.gather(-1, top))                    # (B, K) renormalised
     log_p_yi_k = log_p_yi.gather(1, top[..., None].expand(-1, -1, log_p_yi.shape[-1]))  # (B, K, T)
     return rag_log_likelihood(variant, log_p_z, log_p_yi_k)
 

@@ -219,6 +219,13 @@ def index_vectors(index: faiss.Index) -> torch.Tensor | None:
     return torch.from_numpy(index.reconstruct_n(0, index.ntotal))
 
 
+def top_k_posterior(scores: torch.Tensor) -> torch.Tensor:
+    """p(z|x) renormalised over the K passages retrieved, the paper's truncation of the sum over the corpus
+        log p_K(z|x) = d(z)ᵀq(x) - log Σ_{z' in top K} exp d(z')ᵀq(x)        (B, K) -> (B, K)
+    The same of the top K of log p(z|x) over the whole corpus: a softmax does not see a shift of its inputs."""
+    return scores.log_softmax(dim=-1)
+
+
 @dataclass
 class Retrieved:
     """The top-K passages for each question, with what a plot or the generator needs."""
@@ -239,14 +246,13 @@ class Retrieved:
         return self.rows.shape[1]
 
     def top(self, k: int) -> Retrieved:
-        """The first K of these passages, with p(z|x) renormalised over them, the one place it is
-            log p_K(z|x) = d(z)ᵀq(x) - log Σ_{z' in top K} exp d(z')ᵀq(x)        (B, K_max) -> (B, K)
-        the same as `retriever.retrieve(questions, K)`, without encoding the questions again."""
+        """The first K of these passages, with p(z|x) renormalised over them (`top_k_posterior`)
+        (B, K_max) -> (B, K): the same as `retriever.retrieve(questions, K)`, without encoding the questions again."""
         k = checks.count("K", k, 1, self.k, hint=", the passages retrieved per question")
         scores = self.scores[:, :k]                                            # (B, K) d(z)ᵀq(x)
         return replace(self, ids=[r[:k] for r in self.ids], titles=[r[:k] for r in self.titles],
                        texts=[r[:k] for r in self.texts], rows=self.rows[:, :k], d_z=self.d_z[:, :k],
-                       scores=scores, log_p_z=scores.log_softmax(dim=-1))
+                       scores=scores, log_p_z=top_k_posterior(scores))
 
     @property
     def memory_signals(self) -> list[MemorySignal] | None:
@@ -315,7 +321,7 @@ class Retriever(nn.Module):
             ids=[[p.id for p in ps] for ps in passages],
             titles=[[p.title for p in ps] for ps in passages],
             texts=[[p.text for p in ps] for ps in passages],
-            rows=rows, d_z=d_z, scores=scores, log_p_z=scores.log_softmax(dim=-1),  # as `Retrieved.top` renormalises
+            rows=rows, d_z=d_z, scores=scores, log_p_z=top_k_posterior(scores),
             standout=standout(scores.detach().max(-1).values, q_x.detach() @ self.d_z[::max(1, N // SIGNAL_SAMPLE)].T),
             threshold=self.relevance_threshold,
         )
