@@ -19,7 +19,9 @@ import torch
 import ragedu
 from ragedu.generator import Generator
 from ragedu.tasks import LABELS, load_task
-from ragedu.train import TrainConfig, claim_pair, claim_values, reader_loss, training_examples, training_names
+from ragedu.augment import claim_pair, claim_values, training_names
+from ragedu.stages import reader_loss, training_examples
+from ragedu.train import TrainConfig
 
 
 @torch.no_grad()

@@ -29,7 +29,7 @@ import torch
 from transformers import (BartConfig, BartForConditionalGeneration, DPRConfig, DPRQuestionEncoder, RagConfig,
                           RagSequenceForGeneration, RagTokenForGeneration)
 
-from ragedu.decoding import rag_sequence_decode, rag_token_decode
+from ragedu.decoding import DecodeSettings, rag_sequence_decode, rag_token_decode
 from ragedu.generator import Generator
 from ragedu.tokenizer import train_tokenizer
 
@@ -90,15 +90,17 @@ def measure(K: int, tokenizer, repeats: int) -> dict:
         "hf_rag_token": lambda: hf_token.generate(
             context_input_ids=context, context_attention_mask=mask, doc_scores=doc_scores, n_docs=K,
             num_beams=NUM_BEAMS, num_return_sequences=NUM_BEAMS, max_length=MAX_LEN + 1, **HF_SETTINGS),
-        "rag_token": lambda: rag_token_decode(
-            generator, log_p_z, ids, ids_mask, num_beams=NUM_BEAMS, max_len=MAX_LEN, num_return_sequences=NUM_BEAMS),
+        "rag_token": lambda: rag_token_decode(generator, log_p_z, ids, ids_mask,
+                                              DecodeSettings(num_beams=NUM_BEAMS, max_len=MAX_LEN,
+                                                             num_return_sequences=NUM_BEAMS)),
         "hf_rag_sequence": lambda: hf_sequence.generate(
             context_input_ids=context, context_attention_mask=mask, doc_scores=doc_scores, n_docs=K,
             num_beams=NUM_BEAMS, max_new_tokens=MAX_LEN, do_deduplication=True, **HF_SETTINGS),
-        "thorough": lambda: rag_sequence_decode(
-            generator, log_p_z, ids, ids_mask, mode="thorough", num_beams=NUM_BEAMS, max_len=MAX_LEN),
-        "fast": lambda: rag_sequence_decode(
-            generator, log_p_z, ids, ids_mask, mode="fast", num_beams=NUM_BEAMS, max_len=MAX_LEN),
+        "thorough": lambda: rag_sequence_decode(generator, log_p_z, ids, ids_mask,
+                                                DecodeSettings(mode="thorough", num_beams=NUM_BEAMS,
+                                                               max_len=MAX_LEN)),
+        "fast": lambda: rag_sequence_decode(generator, log_p_z, ids, ids_mask,
+                                            DecodeSettings(mode="fast", num_beams=NUM_BEAMS, max_len=MAX_LEN)),
     }, repeats)
     hf_tok, hf_seq = out["hf_rag_token"], out["hf_rag_sequence"]               # (B·N, 1 + T), (B, 1 + T)
     pad = cfg.pad_token_id

@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 
 import faiss
 import numpy as np
 import torch
 
-from ragedu.retriever import INDEX_KINDS, build_index, ivfpq_settings
+from ragedu.index_costs import index_costs
+from ragedu.retriever import ivfpq_settings
 
 PAPER = {"passages": 21_000_000, "dim": 768, "gb_flat": 100, "gb_compressed": 36}
 
@@ -36,40 +36,6 @@ def clustered_vectors(n: int, d: int, clusters: int = 1000, spread: float = 0.5,
         stop = min(n, start + 100_000)
         x[start:stop] = centres[which[start:stop]] + spread * rng.standard_normal((stop - start, d), dtype=np.float32)
     return x
-
-
-def recall(found: np.ndarray, exact: np.ndarray, k: int) -> float:
-    """Share of the exact top-k that the index also returns in its top-k    (Q, ≥k), (Q, ≥k)"""
-    hits = [len(set(f[:k]) & set(e[:k])) for f, e in zip(found, exact)]
-    return round(sum(hits) / (k * len(found)), 4)
-
-
-def measure(kind: str, x: np.ndarray, queries: np.ndarray, exact: np.ndarray | None) -> dict:
-    """Build one index over x (N, D), search it with queries (Q, D); exact = flat's top-10 ids (Q, 10)."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    index = build_index(torch.from_numpy(x), kind)
-    build_s, build_cpu_s = time.perf_counter() - wall, time.process_time() - cpu
-    wall, cpu = time.perf_counter(), time.process_time()
-    _, found = index.search(queries, 10)                                    # (Q, 10)
-    search_s, search_cpu_s = time.perf_counter() - wall, time.process_time() - cpu
-    exact = found if exact is None else exact
-    # CPU seconds as well as wall seconds: on a shared machine the wall clock also counts other people's work
-    return {"kind": kind, "n": len(x), "dim": x.shape[1], "build_s": round(build_s, 3),
-            "build_cpu_s": round(build_cpu_s, 3), "bytes": int(faiss.serialize_index(index).size),
-            "queries_per_s": round(len(queries) / search_s, 1),
-            "queries_per_cpu_s": round(len(queries) / max(search_cpu_s, 1e-9), 1),
-            "recall_at_5": recall(found, exact, 5), "recall_at_10": recall(found, exact, 10), "_ids": found}
-
-
-def run(x: np.ndarray, queries: np.ndarray) -> list[dict]:
-    """Every index kind over the same vectors; flat first, as the exact reference."""
-    rows, exact = [], None
-    for kind in INDEX_KINDS:
-        row = measure(kind, x, queries, exact)
-        exact = row.pop("_ids") if kind == "flat" else exact
-        row.pop("_ids", None)
-        rows.append(row)
-    return rows
 
 
 def corpus_vectors(limit_queries: int = 600) -> tuple[np.ndarray, np.ndarray]:
@@ -112,11 +78,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     d_z, q_x = corpus_vectors()
-    result = {"threads": faiss.omp_get_max_threads(), "corpus": run(d_z, q_x)}
+    result = {"threads": faiss.omp_get_max_threads(), "corpus": index_costs(d_z, q_x)}
     if not args.corpus_only:
         x = clustered_vectors(args.n, d_z.shape[1])
         queries = clustered_vectors(args.queries, d_z.shape[1], seed=1)  # same centres (seed 0), new points
-        result["large"] = run(x, queries)
+        result["large"] = index_costs(x, queries)
         result["paper_scale"] = [extrapolate(row) for row in result["large"]]
     if args.json:
         print(json.dumps(result))

@@ -2,7 +2,7 @@
 
     python benchmarks/omp_policy.py [--json] [--steps 60]
 
-ragedu sets OMP_WAIT_POLICY=PASSIVE for interactive use and ACTIVE for `ragedu train` (ragedu/__init__.py).
+ragedu sets OMP_WAIT_POLICY=PASSIVE for interactive use (ragedu/__init__.py) and ACTIVE for `ragedu train` (ragedu/cli.py).
 Each policy runs in a fresh process (the policy is read once, when torch starts its threads): denoising steps
 of the shipped generator's shape, batch 32, timed after 5 warm-up steps. Both run in this one invocation, so
 their ratio is what to read; the load average says how busy the machine was.
@@ -16,7 +16,8 @@ import sys
 STEPS = """
 import random, sys, time, torch
 import ragedu
-from ragedu.train import TrainConfig, denoise_loss
+from ragedu.stages import denoise_loss
+from ragedu.train import TrainConfig
 model = ragedu.load_default()
 generator = model.generator
 loss_fn = denoise_loss(generator, model.retriever.corpus, TrainConfig())

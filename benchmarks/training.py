@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")  # as `ragedu train` runs (see ragedu/__init__.py)
+os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")  # as `ragedu train` runs (see ragedu/cli.py)
 import torch  # noqa: E402
 
 from ragedu.train import TrainConfig, train  # noqa: E402

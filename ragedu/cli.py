@@ -1,4 +1,4 @@
-"""The `ragedu` command: ask the model, train it, evaluate it.
+"""The `ragedu` command: ask the model, train it, evaluate it.   (the README; every notebook shows its library calls)
 
     ragedu ask "What is the capital of Kenya?" [--variant token|sequence] [-k K] [--memory EDITION] [--json] [--file F]
     ragedu train [--out DIR]
@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
-import torch
-
+import ragedu
 from ragedu import checks
 from ragedu.errors import CostWarning, RagEduError
-from ragedu.marginalize import VARIANTS
+from ragedu.variants import VARIANTS
 
 
 def _model(path: str | None, memory: str | None = None):
@@ -29,6 +29,8 @@ def _model(path: str | None, memory: str | None = None):
 
 def answer(model, question: str, variants: tuple[str, ...], k: int, num_beams: int, mode: str) -> dict:
     """Everything `ragedu ask` prints for one question, as plain data."""
+    import torch
+
     from ragedu.decoding import decode
 
     with torch.no_grad():
@@ -68,7 +70,7 @@ def ask_lines(args) -> list[tuple[int | None, str | RagEduError]]:
     checks.count("-k", args.k, 1)
     checks.count("--beams", args.beams, 1, hint=" (1 is greedy decoding)")
     if args.memory is not None:
-        from ragedu.memory import check_edition
+        from ragedu.editions import check_edition
         check_edition(args.memory)
     if args.file:
         if args.question:
@@ -153,7 +155,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_hot_swap(args) -> int:
-    from ragedu.memory import hot_swap
+    from ragedu.hotswap import hot_swap
 
     checks.count("-k", args.k, 1)
     checks.count("--limit", args.limit, 1, hint=" (unchanged test questions)")
@@ -214,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     mf.set_defaults(run=cmd_manifest)
 
     args = parser.parse_args(argv)
+    if args.command == "train" and not ragedu.WAIT_POLICY_SET_BY_USER:
+        # Training's ops come back to back for minutes: waking sleeping threads costs more than spinning
+        # (benchmarks/omp_policy.py: 5.8 denoising steps/s active, 4.7 passive, on 2 cores). Set before any
+        # module of this command imports torch; a process that imported it already keeps its policy.
+        os.environ["OMP_WAIT_POLICY"] = "ACTIVE"
     try:
         return args.run(args)
     except RagEduError as error:  # a user's mistake: one sentence, exit 2; anything else is a bug: a traceback

@@ -1,4 +1,4 @@
-"""A copy head: the generator may copy a token of its input instead of choosing one from the vocabulary.
+"""A copy head: the generator may copy a token of its input instead of choosing one from the vocabulary.   (notebook 2)
 
 Dims: N decoder rows (one per question and passage) · T target tokens · L input tokens · D model · V vocabulary
 

@@ -13,6 +13,7 @@ from ragedu.errors import RagEduError, RagEduFileNotFound
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 CORPUS_PATH = DATA_DIR / "corpus.jsonl"
+TITLE_SEP = " / "  # between a passage's title and its text, as Hugging Face's RAG writes it
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,11 @@ class Passage:
     id: str
     title: str
     text: str
+
+
+def passage_text(title: str, text: str, title_sep: str = TITLE_SEP) -> str:
+    """A passage as the encoders read it, and as the generator reads it before the question: `title / text`"""
+    return title + title_sep + text
 
 
 class Corpus:
@@ -66,7 +72,7 @@ def load_corpus(path: str | Path = CORPUS_PATH) -> Corpus:
     """Read a corpus from JSON lines with the keys id, title, text."""
     path = Path(path)
     if not path.exists():
-        raise RagEduFileNotFound(f"corpus file {path} does not exist (build it with `python -m ragedu.geonames`)")
+        raise RagEduFileNotFound(f"corpus file {path} does not exist (build it with `python -m ragedu.build_data`)")
     passages = []
     with path.open(encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):

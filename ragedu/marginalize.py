@@ -18,15 +18,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ragedu.errors import RagEduError
+from ragedu.retriever import top_k_posterior
+from ragedu.variants import VARIANTS, check_variant
 
-VARIANTS = ("sequence", "token")
-
-
-def check_variant(variant: str) -> str:
-    if variant not in VARIANTS:
-        raise RagEduError(f"unknown RAG variant {variant!r}; choose one of {VARIANTS}")
-    return variant
+__all__ = ["VARIANTS", "check_variant"]  # and every function below
 
 
 def _check_shapes(log_p_z: torch.Tensor, log_p_yi: torch.Tensor) -> None:
@@ -83,6 +78,16 @@ def sequence_posterior(log_p_z: torch.Tensor, log_p_yi: torch.Tensor) -> torch.T
     return joint - torch.logsumexp(joint, dim=1, keepdim=True)
 
 
+def rag_sequence_ranking(log_p_z: torch.Tensor, log_p_y_given_z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """RAG-Sequence's ranking of hypotheses y, thorough or fast, by
+        log p(y|x) = log Σ_z p(z|x) p_θ(y|x,z)
+    (B, K) log p(z|x), (B, H, K) log p_θ(y|x,z) -> (B, H) log p(y|x), (B, H) hypotheses best first (ties: the first)
+    Thorough decoding passes every entry computed; fast decoding passes -inf (p_θ(y|x,z) := 0) wherever z's beam
+    did not find y, and a y no beam found (all -inf) scores log 0."""
+    log_p_y = torch.logsumexp(log_p_z[:, None, :] + log_p_y_given_z, dim=-1)           # (B, H)
+    return log_p_y, torch.sort(log_p_y, dim=-1, descending=True, stable=True).indices
+
+
 def tokens_leaning_elsewhere(log_p_z: torch.Tensor, log_p_yi: torch.Tensor, y_mask: torch.Tensor) -> torch.Tensor:
     """How many real target tokens lean most on a passage other than the retriever's first choice
     (B, K), (B, K, T), (B, T) -> (B,)
@@ -114,7 +119,7 @@ def top_k_log_likelihood(variant: str, full_log_p_z: torch.Tensor, log_p_yi: tor
     log p_K(z|x) = log p(z|x) - log Σ_{z' ∈ top-K} p(z'|x)    (B, N), (B, N, T) -> (B,)"""
     B, N = full_log_p_z.shape
     top = full_log_p_z.topk(k, dim=-1).indices                                  # (B, K)
-    log_p_z = full_log_p_z.gather(-1, top).log_softmax(dim=-1)                  # (B, K) renormalised
+    log_p_z = top_k_posterior(full_log_p_z.gather(-1, top))                    # (B, K) renormalised
     log_p_yi_k = log_p_yi.gather(1, top[..., None].expand(-1, -1, log_p_yi.shape[-1]))  # (B, K, T)
     return rag_log_likelihood(variant, log_p_z, log_p_yi_k)
 

@@ -1,4 +1,5 @@
 """An exact-match feature: which input tokens of the passage also occur in the question, and the other way round.
+(notebook 2)
 
 Dims: N encoder rows (one per question and passage) · L input tokens · D model
 

@@ -13,6 +13,7 @@ log p(z|x); the document encoder and the index are fixed.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +23,8 @@ from transformers import PreTrainedTokenizerFast
 from ragedu import checks
 from ragedu.corpus import Corpus
 from ragedu.generator import Generator, GeneratorConfig, new_bart
-from ragedu.marginalize import rag_log_likelihood, rag_sequence_log_likelihood, rag_token_log_likelihood
+from ragedu.marginalize import (VARIANTS, check_variant, rag_log_likelihood, rag_sequence_log_likelihood,
+                                rag_token_log_likelihood)
 from ragedu.retriever import EncoderConfig, Retrieved, Retriever, new_encoder
 
 
@@ -44,11 +46,17 @@ class RagScores:
         return self.retrieved.memory_signals
 
 
+Augment = Callable[[Retrieved, list[str]], tuple[Retrieved, list[str]]]   # see RagModel.loss
+
+
 class RagModel(nn.Module):
-    def __init__(self, retriever: Retriever, generator: Generator):
+    """The retriever and the generator, and what a released checkpoint said beyond its weights."""
+
+    def __init__(self, retriever: Retriever, generator: Generator, hf_settings=None):
         super().__init__()
         self.retriever = retriever
         self.generator = generator
+        self.hf_settings = hf_settings  # ragedu.hf.HfSettings for a model `from_hf` loaded; None for ragedu's own
 
     def generator_log_p_yi(self, retrieved: Retrieved, answers: list[str]):
         """log p_θ(y_i|x,z,y<i) for each retrieved passage    -> (B, K, T), y (B, T), y_mask (B, T)"""
@@ -69,11 +77,19 @@ class RagModel(nn.Module):
             log_p_y_token=rag_token_log_likelihood(retrieved.log_p_z, log_p_yi),
         )
 
-    def loss(self, questions: list[str], answers: list[str], variant: str, k: int) -> torch.Tensor:
-        """Negative marginal log-likelihood −log p(y|x), mean over the batch, for 'sequence' or 'token'."""
+    def loss(self, questions: list[str], answers: list[str], variant: str, k: int,
+             augment: Augment | None = None) -> torch.Tensor:
+        """Negative marginal log-likelihood −log p(y|x), mean over the batch, for 'sequence', 'token' or 'both'
+        (the mean of the two models' losses, from one generator pass). `ragedu train` calls this very function.
+
+        augment: what training does between retrieval and reading (ragedu.augment): (retrieved, answers) ->
+        (the passages and questions as the generator reads them, the answers). p(z|x) stays the retriever's.
+        """
+        variants = VARIANTS if variant == "both" else (check_variant(variant),)
         retrieved = self.retriever.retrieve(questions, k)
-        log_p_yi, _, _ = self.generator_log_p_yi(retrieved, answers)
-        return -rag_log_likelihood(variant, retrieved.log_p_z, log_p_yi).mean()
+        read, answers = (retrieved, answers) if augment is None else augment(retrieved, answers)
+        log_p_yi, _, _ = self.generator_log_p_yi(read, answers)                 # (B, K, T)
+        return -sum(rag_log_likelihood(v, retrieved.log_p_z, log_p_yi).mean() for v in variants) / len(variants)
 
 
 def new_rag_model(corpus: Corpus, tokenizer: PreTrainedTokenizerFast, encoder: EncoderConfig,

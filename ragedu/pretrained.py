@@ -34,9 +34,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ragedu.corpus import DATA_DIR, Corpus, load_corpus, save_corpus
+from ragedu.editions import check_edition, load_edition
 from ragedu.errors import RagEduError, RagEduFileNotFound
 from ragedu.generator import Generator, GeneratorConfig, new_bart
 from ragedu.manifest import verify, write_manifest
+from ragedu.memory import swap_memory
 from ragedu.relevance import EmptyPassage
 from ragedu.model import RagModel
 from ragedu.retriever import (EncoderConfig, Retriever, encode_passages, index_kind_of, index_vectors, load_index,
@@ -255,12 +257,10 @@ def _reading(path: Path, read):
 
 def load(path: str | Path = DEFAULT_MODEL_DIR, progress: bool = False, memory: str | None = None) -> RagModel:
     """Read a model directory written by `save` (or `ragedu train`), ready for eval.
-    memory: None for the model's own memory, or an edition of ragedu.memory.EDITIONS ("2000", "today"):
+    memory: None for the model's own memory, or an edition of ragedu.editions.EDITIONS ("2000", "today"):
     the passages and their index are swapped, the encoders and the generator are the same weights.
     Nothing is written: the edition's index is built in memory with the model's document encoder."""
     if memory is not None:
-        from ragedu.memory import check_edition, load_edition, swap_memory
-
         corpus = load_edition(check_edition(memory))
         model = load(path, progress)
         if corpus_fingerprint(corpus) == corpus_fingerprint(model.retriever.corpus):
@@ -338,7 +338,7 @@ def load_closed_book(path: str | Path = DEFAULT_MODEL_DIR) -> Generator:
 
 def load_default(memory: str | None = None) -> RagModel:
     """The small trained model shipped in data/model (built by `ragedu train`);
-    memory="2000" swaps in the 2000 edition of its passages and index (see ragedu.memory)."""
+    memory="2000" swaps in the 2000 edition of its passages and index (see ragedu.editions)."""
     return load(DEFAULT_MODEL_DIR, memory=memory)
 
 

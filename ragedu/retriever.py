@@ -13,7 +13,7 @@ stored vectors: FAISS itself only chooses which K passages to score.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import faiss
@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
 from ragedu import checks
-from ragedu.corpus import Corpus, Passage
+from ragedu.corpus import Corpus, passage_text
 from ragedu.errors import RagEduError
 from ragedu.relevance import EmptyPassage, MemorySignal, margin, memory_signals
 
@@ -86,11 +86,6 @@ def embedding_dim(encoder: nn.Module) -> int:
     return getattr(encoder.config, "projection_dim", 0) or encoder.config.hidden_size
 
 
-def passage_text(passage: Passage) -> str:
-    """What the document encoder reads."""
-    return f"{passage.title} / {passage.text}"
-
-
 def check_questions(questions: list[str]) -> list[str]:
     """A non-empty list of questions with words in them (ragedu.checks.questions)."""
     return checks.questions(questions)
@@ -122,7 +117,7 @@ def encode_passages(encoder: nn.Module, tokenizer: PreTrainedTokenizerFast, corp
             batch = tokenizer([p.title for p in chunk], [p.text for p in chunk], padding=True,
                               truncation="only_second", max_length=max_len, return_tensors="pt")
         else:
-            batch = tokenizer([passage_text(p) for p in chunk], padding=True, truncation=True,
+            batch = tokenizer([passage_text(p.title, p.text) for p in chunk], padding=True, truncation=True,
                               max_length=max_len, return_tensors="pt")
         vectors.append(embed(encoder, batch.input_ids, batch.attention_mask, pooling))
     encoder.train(was_training)
@@ -223,6 +218,13 @@ def index_vectors(index: faiss.Index) -> torch.Tensor | None:
     return torch.from_numpy(index.reconstruct_n(0, index.ntotal))
 
 
+def top_k_posterior(scores: torch.Tensor) -> torch.Tensor:
+    """p(z|x) renormalised over the K passages retrieved, the paper's truncation of the sum over the corpus
+        log p_K(z|x) = d(z)ᵀq(x) - log Σ_{z' in top K} exp d(z')ᵀq(x)        (B, K) -> (B, K)
+    The same of the top K of log p(z|x) over the whole corpus: a softmax does not see a shift of its inputs."""
+    return scores.log_softmax(dim=-1)
+
+
 @dataclass
 class Retrieved:
     """The top-K passages for each question, with what a plot or the generator needs."""
@@ -241,6 +243,15 @@ class Retrieved:
     @property
     def k(self) -> int:
         return self.rows.shape[1]
+
+    def top(self, k: int) -> Retrieved:
+        """The first K of these passages, with p(z|x) renormalised over them (`top_k_posterior`)
+        (B, K_max) -> (B, K): the same as `retriever.retrieve(questions, K)`, without encoding the questions again."""
+        k = checks.count("K", k, 1, self.k, hint=", the passages retrieved per question")
+        scores = self.scores[:, :k]                                            # (B, K) d(z)ᵀq(x)
+        return replace(self, ids=[r[:k] for r in self.ids], titles=[r[:k] for r in self.titles],
+                       texts=[r[:k] for r in self.texts], rows=self.rows[:, :k], d_z=self.d_z[:, :k],
+                       scores=scores, log_p_z=top_k_posterior(scores))
 
     @property
     def memory_signals(self) -> list[MemorySignal] | None:
@@ -313,7 +324,7 @@ class Retriever(nn.Module):
             ids=[[p.id for p in ps] for ps in passages],
             titles=[[p.title for p in ps] for ps in passages],
             texts=[[p.text for p in ps] for ps in passages],
-            rows=rows, d_z=d_z, scores=scores, log_p_z=scores.log_softmax(dim=-1),
+            rows=rows, d_z=d_z, scores=scores, log_p_z=top_k_posterior(scores),
             margin=None if self.empty_passage is None else
             margin(scores.detach().max(-1).values, self.empty_passage(q_x.detach()).detach()),
             threshold=self.relevance_threshold,

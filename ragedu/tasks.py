@@ -48,7 +48,7 @@ def load_task(task: str, split: str, data_dir: str | Path = DATA_DIR) -> list[Ex
         raise ValueError(f"unknown split {split!r}; the splits are {', '.join(SPLITS)}")
     path = Path(data_dir) / "tasks" / task / f"{split}.jsonl"
     if not path.exists():
-        raise FileNotFoundError(f"task file {path} does not exist (build it with `python -m ragedu.geonames`)")
+        raise FileNotFoundError(f"task file {path} does not exist (build it with `python -m ragedu.build_data`)")
     with path.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     return [Example(**{**row, "gold_ids": tuple(row["gold_ids"])}) for row in rows]

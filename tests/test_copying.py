@@ -51,14 +51,14 @@ def test_the_mixture_is_the_pointer_generator_formula_computed_by_hand(copying):
 def test_each_step_is_a_distribution_and_copying_alone_reaches_only_the_input(copying):
     g = copying
     ids, mask = g.context_inputs(TITLES, TEXTS, QUESTIONS)
-    h = g.encode(ids, mask)[0]                                    # (K, L, D + 1): the ids ride along
+    h = g.encode(ids, mask)[0]                                    # question 0: (K, L, D) states, their ids and mask
     start = torch.full((2, 1), g.start_id)
     with torch.no_grad():
-        log_p, _ = g.next_token_log_probs(start, h, mask[0])      # (K, V)
+        log_p, _ = g.next_token_log_probs(start, h)               # (K, V)
         torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(2))
         g.copy_head.gate.bias.fill_(-60.0)                        # the gate shut: every token is copied
         try:
-            copied, _ = g.next_token_log_probs(start, h, mask[0])
+            copied, _ = g.next_token_log_probs(start, h)
         finally:
             g.copy_head.gate.bias.fill_(0.0)
     for k in range(2):
@@ -76,7 +76,7 @@ def test_teacher_forcing_equals_decoding_step_by_step(copying):
         forced = g.log_p_yi(ids, mask, y, y_mask)[0]              # (K, T)
         h, cache, y_last = g.encode(ids, mask)[0], None, torch.full((2, 1), g.start_id)
         for t in range(y.shape[1]):
-            log_p, cache = g.next_token_log_probs(y_last, h, mask[0], cache)
+            log_p, cache = g.next_token_log_probs(y_last, h, cache)
             torch.testing.assert_close(log_p[:, y[0, t]], forced[:, t], atol=1e-5, rtol=1e-5)
             y_last = y[:, t:t + 1].expand(2, 1)
 

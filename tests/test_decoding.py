@@ -6,12 +6,12 @@ import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from torch import nn
-from transformers import (BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast,
+from transformers import (BartConfig, PreTrainedTokenizerFast,
                           RagSequenceForGeneration, RagTokenForGeneration)
 
-from ragedu.copying import CopyHead
-from ragedu.decoding import (BeamState, beam_start, beam_step, decode, rag_sequence_decode, rag_token_decode)
-from ragedu.generator import Generator
+from ragedu.beam import BeamState, beam_start, beam_step
+from ragedu.decoding import DecodeSettings, decode, rag_sequence_decode, rag_token_decode
+from ragedu.generator import Encoded, Generator, RagBart
 from ragedu.marginalize import rag_sequence_log_likelihood, rag_token_log_likelihood, token_posterior
 from ragedu.tokenizer import train_tokenizer
 from test_reference_hf import V, random_batch, tiny_hf_rag
@@ -44,11 +44,10 @@ def toy5(tokenizer5, request):
                         decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
                         max_position_embeddings=16, init_std=1.0, pad_token_id=PAD, bos_token_id=0,
                         eos_token_id=EOS, decoder_start_token_id=EOS, forced_eos_token_id=None)
-    bart = BartForConditionalGeneration(config).eval()
+    bart = RagBart(config, copy_head=request.param == "copy_head").eval()
     with torch.no_grad():
         bart.final_logits_bias[0, :2] = -3.0  # <s> and <pad> are rare outputs: answers are mostly words
     if request.param == "copy_head":
-        bart.copy_head = CopyHead(16).eval()
         with torch.no_grad():
             bart.copy_head.pointer.weight.mul_(4.0)  # a sharp pointer: copying weighs in every score compared
     g = torch.Generator().manual_seed(0)
@@ -90,10 +89,13 @@ def test_a_beam_as_wide_as_the_sequences_finds_the_exact_argmax_of_each_model(to
     ys = every_output()
     exact_sequence, exact_token = enumerate_scores(generator, log_p_z, ids, mask, ys)  # (B, 85) each
     wide = len(ys) + 40  # every prefix of every sequence fits in the beam; no length penalty: ranks by log p(y|x)
-    token = rag_token_decode(generator, log_p_z, ids, mask, num_beams=wide, max_len=3, length_penalty=0.0)
-    thorough = rag_sequence_decode(generator, log_p_z, ids, mask, "thorough", num_beams=wide, max_len=3,
-                                   length_penalty=0.0, trace=True)
-    fast = rag_sequence_decode(generator, log_p_z, ids, mask, "fast", num_beams=wide, max_len=3, length_penalty=0.0)
+    token = rag_token_decode(generator, log_p_z, ids, mask,
+                             DecodeSettings(num_beams=wide, max_len=3, length_penalty=0.0))
+    thorough = rag_sequence_decode(generator, log_p_z, ids, mask,
+                                   DecodeSettings(mode="thorough", num_beams=wide, max_len=3, length_penalty=0.0,
+                                                  trace=True))
+    fast = rag_sequence_decode(generator, log_p_z, ids, mask,
+                               DecodeSettings(mode="fast", num_beams=wide, max_len=3, length_penalty=0.0))
     for b in range(2):
         assert token.ids[b][0] == ys[int(exact_token[b].argmax())]
         assert thorough.ids[b][0] == ys[int(exact_sequence[b].argmax())]
@@ -108,7 +110,8 @@ def test_thorough_decoding_ranks_its_hypotheses_as_enumeration_does(toy5):
     generator, log_p_z, ids, mask = toy5
     ys = every_output()
     exact_sequence, _ = enumerate_scores(generator, log_p_z, ids, mask, ys)
-    decoded = rag_sequence_decode(generator, log_p_z, ids, mask, "thorough", num_beams=2, max_len=3, trace=True)
+    decoded = rag_sequence_decode(generator, log_p_z, ids, mask,
+                                  DecodeSettings(mode="thorough", num_beams=2, max_len=3, trace=True))
     for b in range(2):
         trace = decoded.trace[b]
         assert len(trace.hypotheses) < len(ys)  # a narrow beam: Y is a proper subset
@@ -147,8 +150,9 @@ def test_rag_token_greedy_and_beam_equal_hugging_face(num_beams, length_penalty,
                              n_docs=K, num_beams=num_beams, num_return_sequences=num_beams,
                              max_length=max_len + 1, length_penalty=length_penalty, **HF_SETTINGS)
     ours = rag_token_decode(Generator(hf.generator, tokenizer), doc_scores.log_softmax(-1), context.view(B, K, L),
-                            context_mask.view(B, K, L), num_beams=num_beams, max_len=max_len,
-                            length_penalty=length_penalty, num_return_sequences=num_beams)
+                            context_mask.view(B, K, L),
+                            DecodeSettings(num_beams=num_beams, max_len=max_len, length_penalty=length_penalty,
+                                           num_return_sequences=num_beams))
     T = theirs.shape[1] - 1
     for b in range(B):
         assert [padded(y, T) for y in ours.ids[b]] == [hf_rows(theirs, b, num_beams, r) for r in range(num_beams)]
@@ -170,9 +174,9 @@ def test_thorough_best_equals_hugging_face_rag_sequence(num_beams, tokenizer):
         theirs = hf.generate(context_input_ids=context, context_attention_mask=context_mask, doc_scores=doc_scores,
                              n_docs=K, num_beams=num_beams, max_new_tokens=max_len, do_deduplication=True,
                              **HF_SETTINGS)                                 # (B, 1 + T)
-    ours = rag_sequence_decode(Generator(hf.generator, tokenizer), doc_scores.log_softmax(-1),
-                               context.view(B, K, L), context_mask.view(B, K, L), "thorough",
-                               num_beams=num_beams, max_len=max_len)
+    ours = rag_sequence_decode(Generator(hf.generator, tokenizer), doc_scores.log_softmax(-1), context.view(B, K, L),
+                               context_mask.view(B, K, L),
+                               DecodeSettings(mode="thorough", num_beams=num_beams, max_len=max_len))
     T = theirs.shape[1] - 1
     assert [padded(ys[0], T) for ys in ours.ids] == [theirs[b, 1:].tolist() for b in range(B)]
 
@@ -184,8 +188,8 @@ def test_the_reference_tells_the_decoders_apart(tokenizer):
     context, context_mask, doc_scores, _, _ = random_batch(B, K, L, 6, PAD, EOS, EOS, seed=1)
     args = (Generator(hf.generator, tokenizer), doc_scores.log_softmax(-1), context.view(B, K, L),
             context_mask.view(B, K, L))
-    token = rag_token_decode(*args, num_beams=3, max_len=10)
-    sequence = rag_sequence_decode(*args, "thorough", num_beams=3, max_len=10)
+    token = rag_token_decode(*args, DecodeSettings(num_beams=3, max_len=10))
+    sequence = rag_sequence_decode(*args, DecodeSettings(mode="thorough", num_beams=3, max_len=10))
     assert token.ids != sequence.ids
 
 
@@ -202,9 +206,9 @@ def test_with_one_passage_both_models_decode_identically(tokenizer):
     # RAG-Sequence ranks by p(y|x) without length penalty; length_penalty=0 makes RAG-Token's beam do the same
     for num_beams, length_penalty in [(1, 1.0), (3, 0.0)]:
         kw = dict(num_beams=num_beams, max_len=10, length_penalty=length_penalty, num_return_sequences=num_beams)
-        token = rag_token_decode(*args, **kw)
+        token = rag_token_decode(*args, DecodeSettings(**kw))
         for mode in ("thorough", "fast"):
-            sequence = rag_sequence_decode(*args, mode, **kw)
+            sequence = rag_sequence_decode(*args, DecodeSettings(mode=mode, **kw))
             assert sequence.ids == token.ids
             torch.testing.assert_close(torch.tensor(sequence.log_p_y), torch.tensor(token.log_p_y))
 
@@ -242,23 +246,23 @@ class TableGenerator(nn.Module):
         return torch.tensor([1e-6, 1e-6, 1 - 4e-6, 1e-6, 1e-6]).log()
 
     def encode(self, context_ids, context_mask):
-        return context_ids[..., None].float()  # (B, K, L, 1): each context's first token names its passage
+        return Encoded(context_ids[..., None].float(), context_ids, context_mask)  # a context's first token: its passage
 
-    def next_token_log_probs(self, y_last, h, context_mask, cache=None):
+    def next_token_log_probs(self, y_last, rows, cache=None):
         prefixes = [()] * len(y_last) if cache is None else [p + (t,) for p, t in zip(cache, y_last[:, 0].tolist())]
-        passage = h[:, 0, 0].long().tolist()
+        passage = rows.ids[:, 0].tolist()
         return torch.stack([self.log_p(k, p) for k, p in zip(passage, prefixes)]), prefixes
 
     def reorder_cache(self, cache, rows, cross_attention=False):
         return [cache[r] for r in rows.tolist()]
 
-    def log_p_yi_encoded(self, h, context_mask, y, y_mask):
-        B, K, L, _ = h.shape
+    def log_p_yi_encoded(self, encoded, y, y_mask):
+        B, K, L = encoded.ids.shape
         out = torch.zeros(B, K, y.shape[1])
         for b, k in itertools.product(range(B), range(K)):
             n = int(y_mask[b].sum())
             for i in range(n):
-                out[b, k, i] = self.log_p(int(h[b, k, 0, 0]), tuple(y[b, :i].tolist()))[y[b, i]]
+                out[b, k, i] = self.log_p(int(encoded.ids[b, k, 0]), tuple(y[b, :i].tolist()))[y[b, i]]
         return out
 
 
@@ -271,8 +275,8 @@ def test_fast_and_thorough_decoding_choose_different_answers(tokenizer5):
     log_p_z = torch.tensor([[0.5, 0.5]]).log()                              # (B, K) = (1, 2)
     context_ids, context_mask = torch.tensor([[[0], [1]]]), torch.ones(1, 2, 1, dtype=torch.long)  # (1, 2, 1)
     args = (generator, log_p_z, context_ids, context_mask)
-    fast = rag_sequence_decode(*args, "fast", num_beams=1, max_len=3, trace=True)
-    thorough = rag_sequence_decode(*args, "thorough", num_beams=1, max_len=3, trace=True)
+    fast = rag_sequence_decode(*args, DecodeSettings(mode="fast", num_beams=1, max_len=3, trace=True))
+    thorough = rag_sequence_decode(*args, DecodeSettings(mode="thorough", num_beams=1, max_len=3, trace=True))
     assert fast.texts == [["a"]] and thorough.texts == [["b"]]
     assert fast.log_p_y[0][0] == pytest.approx(torch.tensor(0.25 * (1 - 4e-6)).log().item(), abs=1e-5)
     assert thorough.log_p_y[0][0] == pytest.approx(torch.tensor(0.425 * (1 - 4e-6)).log().item(), abs=1e-5)
@@ -288,8 +292,8 @@ def test_fast_and_thorough_decoding_choose_different_answers(tokenizer5):
 
 def test_rag_token_trace_records_beams_and_which_passage_each_token_leans_on(toy5):
     generator, log_p_z, ids, mask = toy5
-    decoded = rag_token_decode(generator, log_p_z, ids, mask, num_beams=2, max_len=3, num_return_sequences=2,
-                               trace=True)
+    decoded = rag_token_decode(generator, log_p_z, ids, mask,
+                               DecodeSettings(num_beams=2, max_len=3, num_return_sequences=2, trace=True))
     for b, trace in enumerate(decoded.trace):
         assert trace.ids == decoded.ids[b] and 1 <= len(trace.steps) <= 3
         first = trace.steps[0]
@@ -307,7 +311,8 @@ def test_rag_token_trace_records_beams_and_which_passage_each_token_leans_on(toy
 def test_rag_sequence_trace_is_a_hypothesis_by_passage_matrix(toy5):
     generator, log_p_z, ids, mask = toy5
     B, K, _ = ids.shape
-    decoded = rag_sequence_decode(generator, log_p_z, ids, mask, "fast", num_beams=2, max_len=3, trace=True)
+    decoded = rag_sequence_decode(generator, log_p_z, ids, mask,
+                                  DecodeSettings(mode="fast", num_beams=2, max_len=3, trace=True))
     for b, trace in enumerate(decoded.trace):
         H = len(trace.hypotheses)
         assert trace.log_p_y_given_z.shape == (H, K) and len(trace.source) == H
@@ -344,19 +349,22 @@ def test_decode_retrieves_then_decodes_and_leaves_the_model_as_it_was(toy_rag):
 @pytest.mark.parametrize("kwargs,message", [
     (dict(num_beams=0), "num_beams must be a positive integer"),
     (dict(num_beams=-2), "num_beams must be a positive integer"),
-    (dict(max_len=0), "max_len must be an integer between 1 and the decoder's position limit"),
+    (dict(max_len=0), "max_len must be a positive integer"),
+    (dict(length_penalty=float("nan")), "length_penalty must be a finite real number"),
+    (dict(mode="slow"), "unknown RAG-Sequence decoding mode 'slow'"),
     (dict(num_beams=2, num_return_sequences=3), "num_return_sequences must be an integer between 1 and num_beams=2"),
 ])
 def test_bad_arguments_are_refused(toy5, kwargs, message):
     generator, log_p_z, ids, mask = toy5
+    with pytest.raises(ValueError, match=message):  # checked once, when the settings are made
+        DecodeSettings(**{"max_len": 8, **kwargs})
     for decoder in (rag_token_decode, rag_sequence_decode):
-        with pytest.raises(ValueError, match=message):
-            decoder(generator, log_p_z, ids, mask, **{"max_len": 8, **kwargs})  # toy5 holds 16 positions
+        with pytest.raises(ValueError, match="max_len must be an integer between 1 and the decoder's position limit"):
+            decoder(generator, log_p_z, ids, mask, DecodeSettings(max_len=100))  # toy5 holds 16 positions
 
 
 def test_mismatched_passages_and_unknown_modes_are_refused(toy5):
     generator, log_p_z, ids, mask = toy5
     with pytest.raises(ValueError, match=r"log_p_z must be \(B, K\) = \(2, 3\)"):
-        rag_token_decode(generator, log_p_z[:, :2], ids, mask, max_len=8)  # K larger than the passages given
-    with pytest.raises(ValueError, match="unknown RAG-Sequence decoding mode 'slow'"):
-        rag_sequence_decode(generator, log_p_z, ids, mask, mode="slow", max_len=8)
+        rag_token_decode(generator, log_p_z[:, :2], ids, mask,
+                         DecodeSettings(max_len=8))  # K larger than the passages given

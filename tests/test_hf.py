@@ -12,7 +12,7 @@ from transformers import (BartConfig, BartForConditionalGeneration, BartTokenize
                           RagSequenceForGeneration, RagTokenForGeneration)
 
 from ragedu.corpus import Passage, save_corpus
-from ragedu.decoding import decode, rag_sequence_decode, rag_token_decode
+from ragedu.decoding import DecodeSettings, decode, rag_sequence_decode, rag_token_decode
 import ragedu
 from ragedu.hf import find_checkpoint, from_hf
 from ragedu.retriever import build_index, save_index
@@ -160,7 +160,7 @@ def test_rag_token_decoding_equals_hugging_face_generate(checkpoint, model, num_
                              n_docs=K, num_beams=num_beams, num_return_sequences=num_beams,
                              max_length=max_len + 1, **HF_SETTINGS)
     ours = rag_token_decode(model.generator, retrieved.log_p_z, ids.view(B, K, -1), mask.view(B, K, -1),
-                            num_beams=num_beams, max_len=max_len, num_return_sequences=num_beams)
+                            DecodeSettings(num_beams=num_beams, max_len=max_len, num_return_sequences=num_beams))
     T = theirs.shape[1] - 1
     for b in range(B):
         assert [padded(y, T) for y in ours.ids[b]] == [hf_rows(theirs, b, num_beams, r) for r in range(num_beams)]
@@ -177,7 +177,7 @@ def test_thorough_rag_sequence_best_equals_hugging_face_generate(checkpoint, mod
         theirs = hf.generate(context_input_ids=ids, context_attention_mask=mask, doc_scores=retrieved.scores,
                              n_docs=K, num_beams=2, max_new_tokens=max_len, do_deduplication=True, **HF_SETTINGS)
     ours = rag_sequence_decode(model.generator, retrieved.log_p_z, ids.view(B, K, -1), mask.view(B, K, -1),
-                               "thorough", num_beams=2, max_len=max_len)
+                               DecodeSettings(mode="thorough", num_beams=2, max_len=max_len))
     T = theirs.shape[1] - 1
     assert [padded(ys[0], T) for ys in ours.ids] == [theirs[b, 1:].tolist() for b in range(B)]
     assert ours.ids[0] != ours.ids[1], "the two questions should get different answers"
@@ -343,7 +343,8 @@ def test_with_a_forced_bos_our_decoders_equal_hugging_face_generate(forced_check
             num_beams=num_beams, num_return_sequences=num_beams, max_length=max_len + 2, **settings)
     assert (theirs[:, :2] == torch.tensor([EOS, 0])).all()
     ours = rag_token_decode(forced_model.generator, retrieved.log_p_z, ids.view(B, K, -1), mask.view(B, K, -1),
-                            num_beams=num_beams, max_len=max_len, num_return_sequences=num_beams, length_penalty=0.0)
+                            DecodeSettings(num_beams=num_beams, max_len=max_len, num_return_sequences=num_beams,
+                                           length_penalty=0.0))
     T = theirs.shape[1] - 2
     for b in range(B):
         assert [padded(y, T) for y in ours.ids[b]] == [theirs[b * num_beams + r, 2:].tolist() for r in range(num_beams)]
@@ -354,7 +355,7 @@ def test_with_a_forced_bos_our_decoders_equal_hugging_face_generate(forced_check
             context_input_ids=ids, context_attention_mask=mask, doc_scores=retrieved.scores, n_docs=K,
             num_beams=2, max_new_tokens=max_len + 1, do_deduplication=True, **settings)
     ours = rag_sequence_decode(forced_model.generator, retrieved.log_p_z, ids.view(B, K, -1), mask.view(B, K, -1),
-                               "thorough", num_beams=2, max_len=max_len, length_penalty=0.0)
+                               DecodeSettings(mode="thorough", num_beams=2, max_len=max_len, length_penalty=0.0))
     T = theirs.shape[1] - 2
     assert [padded(ys[0], T) for ys in ours.ids] == [theirs[b, 2:].tolist() for b in range(B)]
 

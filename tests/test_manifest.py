@@ -74,7 +74,8 @@ def test_an_index_reordered_from_its_ninth_row_is_refused(shipped_copy):
 
 
 def test_the_2000_index_beside_todays_corpus_is_refused(shipped_copy):
-    from ragedu.memory import load_edition, swap_memory
+    from ragedu.editions import load_edition
+    from ragedu.memory import swap_memory
 
     model = ragedu.load(shipped_copy)
     old = swap_memory(model, load_edition("2000"))
@@ -88,7 +89,7 @@ def test_the_2000_index_beside_todays_corpus_is_refused(shipped_copy):
 
 
 def test_an_editions_index_is_checked_against_its_own_corpus():
-    from ragedu.memory import load_edition
+    from ragedu.editions import load_edition
 
     model = ragedu.load_default(memory="2000")
     assert model.retriever.corpus[0].id == load_edition("2000")[0].id

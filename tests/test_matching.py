@@ -44,11 +44,11 @@ def test_the_flag_changes_what_the_encoder_reads_and_nothing_else_does(toy_token
     g = Generator(new_bart(config, tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, seed=1).eval(), tok)
     ids, mask = g.context_inputs(TITLES, TEXTS, ["Town 3 is a city in Land 3."])
     with torch.no_grad():
-        h = g.encode(ids, mask)
+        h = g.encode(ids, mask).states
         plain = g.model.get_encoder()(input_ids=ids.view(2, -1), attention_mask=mask.view(2, -1)).last_hidden_state
         assert not torch.allclose(h.view(2, -1, 32), plain, atol=1e-4)
         g.match_embedding.weight.zero_()   # no nudge: the encoder reads the tokens alone
-        torch.testing.assert_close(g.encode(ids, mask).view(2, -1, 32), plain)
+        torch.testing.assert_close(g.encode(ids, mask).states.view(2, -1, 32), plain)
 
 
 def test_align_case_writes_question_words_as_the_passage_does():

@@ -7,8 +7,8 @@ import torch
 
 import ragedu
 from ragedu.corpus import load_corpus
-from ragedu.memory import (EDITIONS, HotSwap, SwapQuestion, build_edition, changed_questions, edition_path,
-                           load_changes, load_edition, rename)
+from ragedu.editions import EDITIONS, build_edition, edition_path, load_changes, load_edition, rename
+from ragedu.hotswap import HotSwap, SwapQuestion, changed_questions
 from ragedu.pretrained import DEFAULT_MODEL_DIR
 
 

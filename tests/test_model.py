@@ -23,8 +23,11 @@ def test_loss_is_the_mean_negative_log_likelihood(toy_rag):
         s = toy_rag.score(Q, A, k=5)
         for variant, log_p_y in [("sequence", s.log_p_y_sequence), ("token", s.log_p_y_token)]:
             torch.testing.assert_close(toy_rag.loss(Q, A, variant, k=5), -log_p_y.mean())
-    with pytest.raises(ValueError, match="unknown RAG variant 'both'"):
-        toy_rag.loss(Q, A, "both", k=5)
+        # 'both', as `ragedu train` uses it: the mean of the two models' losses
+        torch.testing.assert_close(toy_rag.loss(Q, A, "both", k=5),
+                                   -(s.log_p_y_sequence.mean() + s.log_p_y_token.mean()) / 2)
+    with pytest.raises(ValueError, match="unknown RAG variant 'all'"):
+        toy_rag.loss(Q, A, "all", k=5)
     with pytest.raises(ValueError, match="2 questions but 1 answers"):
         toy_rag.score(Q, A[:1], k=5)
 

@@ -9,7 +9,8 @@ from ragedu.corpus import load_corpus
 from ragedu.phrasings import (CASINGS, DEV_FAMILIES, FAMILIES, TEST_FAMILIES, TRAIN_FAMILIES, Phrasing,
                               classic_phrasing, held_out_examples, possessive, style, training_phrasing)
 from ragedu.tasks import load_task, mentions
-from ragedu.train import claim_pair, claim_values, training_examples, training_names
+from ragedu.augment import claim_pair, claim_values, training_names
+from ragedu.stages import training_examples
 
 ASKED = {"qa": {"capital", "currency", "continent", "city_country", "city_population"},
          "claims": {"capital", "currency", "continent", "city_country"}}
@@ -153,7 +154,7 @@ COMPOSED = {("qa", "asks"), ("qa", "wonders"), ("claims", "hedged")}
 
 def test_composed_frames_use_no_word_that_only_a_held_out_family_has():
     from ragedu.offtopic import TEMPLATES, filled_words
-    from ragedu.phrasings import CLAIM_FRAMES, CLAUSE_FRAMES, CORE_FRAMES
+    from ragedu.frames import CLAIM_FRAMES, CLAUSE_FRAMES, CORE_FRAMES
 
     forbidden = only_held_out_words()
     assert {"curious", "could", "think", "i", "about"} <= forbidden     # the check can fail
@@ -162,7 +163,7 @@ def test_composed_frames_use_no_word_that_only_a_held_out_family_has():
 
 
 def test_composed_families_put_every_frame_around_every_core_and_name_the_subject():
-    from ragedu.phrasings import CLAIM_FRAMES, CORE_FRAMES, QA_CORES
+    from ragedu.frames import CLAIM_FRAMES, CORE_FRAMES, QA_CORES
 
     assert len(FAMILIES["qa"]["asks"]["capital"]) == len(CORE_FRAMES) * len(QA_CORES["capital"])
     assert "Need the capital of {country}." in FAMILIES["qa"]["asks"]["capital"]

@@ -125,7 +125,7 @@ def test_on_the_shipped_model_the_signal_is_calibrated_as_documented(shipped):
     """τ is dev's 2% quantile, so about 98% of dev questions are quiet; the test split's held-out phrasings (never
     calibrated on) are quiet on at least 95%. (How rarely it speaks on out-of-corpus questions is a measurement
     `ragedu eval` prints, not a promise: see the README.)"""
-    from ragedu.train import calibrate_relevance
+    from ragedu.stages import calibrate_relevance
 
     assert calibrate_relevance(shipped.retriever, 0.02) == pytest.approx(shipped.retriever.relevance_threshold)
     held_out = [e.question for task in ("qa", "claims") for e in held_out_examples(task, "test")]

@@ -8,9 +8,12 @@ import torch
 import ragedu
 from ragedu.corpus import Corpus, load_corpus
 from ragedu.tasks import Example, load_task, mentions
-from ragedu.train import (Checkpointer, StageConfig, TrainConfig, claim_pair, claim_values, counterfactual,
-                          invented_value, mask_spans, passage_facts, rag_loss, run_stage, claim_value, train,
-                          training_names)
+from ragedu.augment import (claim_pair, claim_values, counterfactual, invented_value, mask_spans, passage_facts,
+                            training_names)
+from ragedu.checkpoint import Checkpointer
+from ragedu.phrasings import claim_value
+from ragedu.stages import rag_loss
+from ragedu.train import StageConfig, TrainConfig, run_stage, train
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +220,7 @@ def test_the_shipped_model_was_trained_by_the_default_recipe():
 
 
 def test_fitted_lowercases_then_shortens_a_training_question_too_long_for_the_generator():
-    from ragedu.train import fitted
+    from ragedu.augment import fitted
 
     generator = ragedu.load_default().generator
     short = "What is the capital of Kenya?"

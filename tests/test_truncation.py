@@ -4,7 +4,7 @@ import math
 import torch
 
 from ragedu.marginalize import exact_log_likelihood, top_k_log_likelihood, truncation_curve
-from ragedu.memory import all_passages_log_p_yi, truncation
+from ragedu.truncation import all_passages_log_p_yi, truncation
 
 
 def brute_force(log_p_z, log_p_yi, keep):

@@ -8,11 +8,13 @@ import pytest
 import torch
 from matplotlib.patches import Rectangle
 
-from ragedu.decoding import RagTokenTrace, TokenStep
-from ragedu.viz import (beam_tree, moving_average, plot_beam_tree, plot_copy, plot_doc_posterior, plot_eval_table,
-                        plot_hypothesis_matrix, plot_likelihoods, plot_loss_curves, plot_posterior_change,
-                        plot_results_vs_paper, plot_token_log_probs, plot_token_posterior, read_train_log,
-                        token_labels)
+from ragedu.checkpoint import read_train_log
+from ragedu.decoding import sequence_trace
+from ragedu.traces import RagTokenTrace, TokenStep
+from ragedu.viz import plot_copy, plot_doc_posterior, plot_likelihoods, plot_token_log_probs, plot_token_posterior, token_labels
+from ragedu.viz_decoding import beam_tree, plot_beam_tree, plot_hypothesis_matrix
+from ragedu.viz_results import plot_eval_table, plot_results_vs_paper
+from ragedu.viz_training import moving_average, plot_loss_curves, plot_posterior_change
 
 plt.switch_backend("Agg")  # draw off-screen: the tests read what was drawn, nobody looks
 
@@ -92,9 +94,16 @@ def constructed_trace():
     return RagTokenTrace(log_p_z=torch.zeros(2), steps=steps, ids=[[5, 2], [5, 5, 2]], log_p_z_given_yi=[])
 
 
+class Spelling(dict):
+    """A tokenizer of three tokens: decode([id]) is its text."""
+
+    def decode(self, ids):
+        return "".join(self[i] for i in ids)
+
+
 def test_beam_tree_links_each_prefix_to_its_parent_and_marks_the_answer():
     names = {5: " a", 6: " b", 2: "</s>"}
-    tree = beam_tree(constructed_trace(), names.get)
+    tree = beam_tree(constructed_trace(), Spelling(names))
     # root, a, b | a a, b a, a </s> | a a b, b a a, a a </s>  (a finished prefix appears once, when it joined)
     assert tree.prefixes == [(), (5,), (6,), (5, 5), (6, 5), (5, 2), (5, 5, 6), (6, 5, 5), (5, 5, 2)]
     assert tree.labels == ["<s>", " a", " b", " a", " a", "</s>", " b", " a", "</s>"]
@@ -109,7 +118,7 @@ def test_beam_tree_links_each_prefix_to_its_parent_and_marks_the_answer():
 
 
 def test_beam_tree_plot_draws_a_box_per_node_and_an_edge_per_link(ax):
-    tree = beam_tree(constructed_trace(), {5: " a", 6: " b", 2: "</s>"}.get)
+    tree = beam_tree(constructed_trace(), Spelling({5: " a", 6: " b", 2: "</s>"}))
     plot_beam_tree(ax, tree)
     assert len(ax.texts) == len(tree.prefixes)
     assert len(ax.lines) == len(tree.edges)
@@ -119,12 +128,15 @@ def test_beam_tree_plot_draws_a_box_per_node_and_an_edge_per_link(ax):
     assert "beam search" in ax.get_title()
 
 
+def constructed_case(mode: str):
+    """The constructed case of test_decoding as a trace: fast keeps 'a' (p 0.25, 0.20), thorough picks 'b' (0.40, 0.425)."""
+    log_p_y_given_z = torch.tensor([[0.5, 0.3], [0.45, 0.4]]).log()
+    on_beam = torch.tensor([[True, False], [False, True]])
+    return sequence_trace(mode, ["a", "b"], torch.tensor([0.5, 0.5]).log(), log_p_y_given_z, on_beam)
+
+
 def test_hypothesis_matrix_marks_beam_rescored_and_assumed_zero_cells(ax):
-    # the constructed case of test_decoding: fast keeps 'a', thorough picks 'b'
-    log_p = np.log([[0.5, 0.3], [0.45, 0.4]])
-    source = [["beam", "assumed zero"], ["assumed zero", "beam"]]
-    log_p_y_fast = np.log([0.25, 0.20])
-    plot_hypothesis_matrix(ax, log_p, source, ["a", "b"], ["passage 0", "passage 1"], log_p_y_fast)
+    plot_hypothesis_matrix(ax, constructed_case("fast"), ["passage 0", "passage 1"])
     (image,) = ax.get_images()
     assert image.get_clim() == (-12, 0)
     assert image.get_array().mask.tolist() == [[False, True], [True, False]]  # assumed zeros are not coloured
@@ -133,16 +145,14 @@ def test_hypothesis_matrix_marks_beam_rescored_and_assumed_zero_cells(ax):
     assert len(frames) == 2 and {p.get_linestyle() for p in frames} == {"-"}
     labels = tick_texts(ax.get_yticklabels())
     assert labels[0].startswith("★ 'a'") and "0.250" in labels[0] and not labels[1].startswith("★")
-    assert tick_texts(ax.get_xticklabels()) == ["passage 0", "passage 1"]
+    assert tick_texts(ax.get_xticklabels()) == ["passage 0\np(z|x)=0.50", "passage 1\np(z|x)=0.50"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["found by z's beam", "assumed 0 (fast)"]
 
 
 def test_hypothesis_matrix_under_thorough_decoding_frames_rescored_cells_dashed(ax):
-    log_p = np.log([[0.5, 0.3], [0.45, 0.4]])
-    source = [["beam", "rescored"], ["rescored", "beam"]]
-    log_p_y = np.log([0.40, 0.425])
-    plot_hypothesis_matrix(ax, log_p, source, ["a", "b"], ["passage 0", "passage 1"], log_p_y, rows=[1, 0],
-                           log_p_z=np.log([0.5, 0.5]))
+    trace = constructed_case("thorough")
+    assert trace.best_of_both(1) == [1, 0]                                  # thorough's best, then fast's
+    plot_hypothesis_matrix(ax, trace, ["passage 0", "passage 1"], rows=[1, 0])
     frames = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_linewidth() == 2]
     assert len(frames) == 4 and sum(p.get_linestyle() == "--" for p in frames) == 2
     labels = tick_texts(ax.get_yticklabels())

@@ -4,8 +4,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
-from ragedu.viz import plot_hot_swap, plot_index_tradeoff, plot_truncation_log_p, plot_truncation_mass  # noqa: E402
+from ragedu.marginalize import truncation_curve  # noqa: E402
+from ragedu.viz import VARIANT_COLORS  # noqa: E402
+from ragedu.viz_memory import (plot_hot_swap, plot_index_tradeoff, plot_truncation, plot_truncation_log_p,  # noqa: E402
+                               plot_truncation_mass)
 
 
 @pytest.fixture()
@@ -56,5 +60,17 @@ def test_truncation_log_p_has_a_line_and_an_exact_level_per_variant(ax):
     assert len(solid) == 2 and len(dashed) == 2
     assert [d.get_ydata()[0] for d in dashed] == [-1.2, -0.9]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "RAG-sequence, top-K", "RAG-sequence, all passages", "RAG-token, top-K", "RAG-token, all passages"]
+        "RAG-Sequence, top-K", "RAG-Sequence, all passages", "RAG-Token, top-K", "RAG-Token, all passages"]
+    assert [l.get_color() for l in solid] == [VARIANT_COLORS["sequence"], VARIANT_COLORS["token"]]  # as every view
     assert ax.get_ylabel() == "log p(y | x)"
+
+
+def test_truncation_draws_both_panels_from_a_truncation():
+    full_log_p_z = torch.tensor([[0.6, 0.3, 0.1]]).log()                       # (1, N)
+    log_p_yi = torch.tensor([[[0.9], [0.5], [0.1]]]).log()                     # (1, N, T)
+    fig, axes = plt.subplots(1, 2)
+    plot_truncation(axes, truncation_curve(full_log_p_z, log_p_yi, ks=[1, 2, 3]), question="Q?")
+    left, right = axes
+    assert list(left.lines[0].get_ydata()) == pytest.approx([0.6, 0.9, 1.0])
+    assert right.lines[1].get_ydata()[0] == pytest.approx(float(torch.tensor(0.6 * 0.9 + 0.3 * 0.5 + 0.1 * 0.1).log()))
+    plt.close(fig)

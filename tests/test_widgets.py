@@ -6,9 +6,11 @@ import pytest
 import torch
 
 import ragedu
+import ragedu.explorer as explorer_module
 import ragedu.widgets as widgets
 from ragedu.decoding import decode
-from ragedu.widgets import Explorer, ExplorerState, explore, rag_sequence_at_k, top_k
+from ragedu.explorer import rag_sequence_at_k
+from ragedu.widgets import Explorer, ExplorerState, explore
 
 matplotlib.use("Agg")
 
@@ -33,14 +35,14 @@ def test_top_k_of_a_larger_retrieval_is_retrieve_k(toy_rag, one_thread):
     with torch.no_grad():
         wide = toy_rag.retriever.retrieve(questions, 20)
         for k in (1, 4, 20):
-            sliced, direct = top_k(wide, k), toy_rag.retriever.retrieve(questions, k)
+            sliced, direct = wide.top(k), toy_rag.retriever.retrieve(questions, k)
             assert sliced.ids == direct.ids and sliced.titles == direct.titles
             assert torch.equal(sliced.rows, direct.rows)
             torch.testing.assert_close(sliced.log_p_z, direct.log_p_z, atol=1e-5, rtol=0)
             torch.testing.assert_close(sliced.log_p_z.exp().sum(-1), torch.ones(2))
-    assert not torch.allclose(top_k(wide, 4).log_p_z, wide.log_p_z[:, :4])  # plain slicing is not p_K(z|x)
-    with pytest.raises(ValueError, match="between 1 and the 20"):
-        top_k(wide, 21)
+    assert not torch.allclose(wide.top(4).log_p_z, wide.log_p_z[:, :4])  # plain slicing is not p_K(z|x)
+    with pytest.raises(ValueError, match="between 1 and 20, the passages retrieved per question"):
+        wide.top(21)
 
 
 @pytest.mark.parametrize("mode", ["thorough", "fast"])
@@ -53,7 +55,7 @@ def test_rag_sequence_sliced_from_k_max_equals_decoding_at_k(toy_rag, one_thread
                    retrieved=wide).trace[0]
     for k in (1, 2, 4, 6):
         direct = decode(toy_rag, [question], "sequence", k, mode=mode, num_beams=3, max_len=8, retrieved=wide)
-        ids, log_p_y = rag_sequence_at_k(trace, wide.scores[0], k, mode)
+        ids, log_p_y = rag_sequence_at_k(trace, wide.top(k).log_p_z[0], mode)
         assert ids == direct.ids[0][0], f"K={k} {mode}"
         assert log_p_y == pytest.approx(direct.log_p_y[0][0], abs=1e-4)
 
@@ -73,7 +75,7 @@ def counting(monkeypatch, owner, name: str) -> list:
 def test_changing_k_variant_mode_or_beams_never_encodes_the_question_again(model, monkeypatch, one_thread):
     state = ExplorerState(model, k_max=8)
     encoded = counting(monkeypatch, model.retriever, "encode_questions")
-    decoded = counting(monkeypatch, widgets, "decode")
+    decoded = counting(monkeypatch, explorer_module, "decode")
     first = state.view(QUESTION, 5, "token", "thorough", 2)
     assert len(encoded) == 1 and len(decoded) == 2          # RAG-Token at K=5, RAG-Sequence once at K_max
     state.view(QUESTION, 3, "token", "thorough", 2)          # K: a new RAG-Token search, nothing else
@@ -133,7 +135,7 @@ def test_bad_questions_show_a_message_not_an_exception(explorer, bad):
 
 def test_bad_settings_give_a_message(model):
     state = ExplorerState(model, k_max=4)
-    assert "K must be between 1 and 4" in state.view(QUESTION, 9).message
+    assert "K must be an integer between 1 and 4, the passages retrieved per question" in state.view(QUESTION, 9).message
     assert "beam size" in state.view(QUESTION, 2, num_beams=0).message
     assert "variant" in state.view(QUESTION, 2, variant="both").message
     with pytest.raises(ValueError, match="k_max"):

@@ -1,0 +1,177 @@
+"""The explorer's computation: one question, any K, variant, decoding mode and beam size, memoised.   (notebook 9)
+
+Dims: K retrieved passages · K_max passages retrieved once per question · H hypotheses · T answer tokens
+
+    ExplorerState.view(settings)    runs the model, caches, returns an ExplorerView (plain data)
+ragedu.widgets draws an ExplorerView and wires the controls to `view`.
+
+Nothing that did not change is recomputed:
+    - a question is encoded and searched once, for K_max passages. p(z|x) for K ≤ K_max is the softmax of the
+      top K scores d(z)ᵀq(x): the top K of the top K_max are the top K (`Retrieved.top`).
+    - RAG-Sequence is decoded once per (question, beam size), at K_max, thorough, with its hypothesis × passage
+      matrix of p_θ(y|x,z). Each entry depends on one passage only, so any K and either mode is a slice of it:
+          Y_K = the hypotheses found by the beams of the first K passages
+          thorough  p(y|x) = Σ_{z ≤ K} p_K(z|x) p_θ(y|x,z)
+          fast      the same sum over the z ≤ K whose beam found y
+      (`rag_sequence_at_k`). Subtle: p_K(z|x) is renormalised over the first K passages, not sliced.
+    - RAG-Token mixes the K passages at every step, so it is decoded once per (question, K, beam size).
+    - the posterior heatmap is one teacher-forced pass over the shown answer's tokens per setting.
+Every result is memoised by its settings, so going back to a setting seen before costs nothing.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ragedu.beam import NEG_INF
+from ragedu.decoding import check_mode, decode
+from ragedu.marginalize import check_variant, rag_sequence_ranking, sequence_posterior, token_posterior
+from ragedu.model import RagModel
+from ragedu.retriever import Retrieved
+from ragedu.traces import RagSequenceTrace
+from ragedu.viz import VARIANT_NAMES
+
+DEFAULT_QUESTION = "What is the capital of Austria?"
+MAX_BEAMS = 6  # thorough decoding at K_max costs |Y|·K_max passes; beyond 6 a redraw takes seconds
+
+
+def rag_sequence_at_k(trace: RagSequenceTrace, log_p_z: torch.Tensor, mode: str) -> tuple[list[int], float]:
+    """RAG-Sequence's best answer at K ≤ K_max, from one question's thorough trace at K_max    -> (ids, log p(y|x))
+
+    trace.log_p_y_given_z (H, K_max) holds every p_θ(y|x,z); log_p_z (K,) is p_K(z|x) (`Retrieved.top`)."""
+    check_mode(mode)
+    K = log_p_z.shape[0]
+    beam = torch.tensor([[s == "beam" for s in row[:K]] for row in trace.source], dtype=torch.bool,
+                        device=log_p_z.device)                             # (H, K) found by z's own beams
+    in_y = beam.any(dim=-1, keepdim=True).expand_as(beam)                  # (H, K) y ∈ Y_K: some z ≤ K found it
+    known = beam if mode == "fast" else in_y                               # fast: p_θ(y|x,z) := 0 off z's beam
+    log_p_y_given_z = trace.log_p_y_given_z[:, :K].masked_fill(~known, NEG_INF)  # (H, K)
+    log_p_y, order = rag_sequence_ranking(log_p_z[None], log_p_y_given_z[None])  # (1, H) each
+    best = int(order[0, 0])                                                # ties: the first found, as decode
+    return trace.hypotheses[best], float(log_p_y[0, best])
+
+
+@dataclass
+class ExplorerView:
+    """Everything the explorer shows for one setting of its controls: plain data, drawn by ragedu.viz."""
+
+    question: str
+    k: int
+    variant: str                          # whose answer the heatmap explains: "token" or "sequence"
+    mode: str                             # RAG-Sequence decoding: "thorough" or "fast"
+    num_beams: int
+    titles: list[str]                     # K passage titles, best first
+    texts: list[str]                      # K
+    p_z: list[float]                      # K   p(z|x), renormalised over the top K
+    answers: dict[str, tuple[str, float]]  # variant -> (answer, p(y|x)); for fast mode its estimate
+    tokens: list[str]                     # T   the shown answer's tokens, </s> last
+    posterior: np.ndarray                 # (K, T) token: p(z|x,y_i,y<i); sequence: p(z|x,y≤i)
+    posterior_title: str
+    message: str | None = None            # set, and the rest empty, when the input cannot be answered
+    memory_note: str | None = None        # ragedu.relevance's sentence when it says the memory holds nothing on x
+
+
+def empty_view(question: str, k: int, variant: str, mode: str, num_beams: int, message: str) -> ExplorerView:
+    return ExplorerView(question, k, variant, mode, num_beams, titles=[], texts=[], p_z=[], answers={},
+                        tokens=[], posterior=np.zeros((0, 0)), posterior_title="", message=message)
+
+
+class ExplorerState:
+    """The explorer's computation, memoised per setting (see the module docstring for what is shared)."""
+
+    def __init__(self, model: RagModel, k_max: int = 10, max_len: int = 20, max_cached: int = 256):
+        if not isinstance(k_max, int) or not 1 <= k_max <= len(model.retriever.corpus):
+            raise ValueError(f"k_max must be an integer between 1 and the corpus size, got {k_max!r}")
+        self.model = model.eval()                       # no dropout: the same question gives the same numbers
+        self.k_max = k_max
+        self.max_len = max_len
+        self.max_cached = max_cached
+        self.computed: list[tuple] = []                 # the key of every computation run, oldest first
+        self._cache: OrderedDict[tuple, object] = OrderedDict()
+
+    def _memo(self, key: tuple, compute):
+        if key in self._cache:
+            self._cache.move_to_end(key)
+        else:
+            self._cache[key] = compute()
+            self.computed.append(key)
+            if len(self._cache) > self.max_cached:
+                self._cache.popitem(last=False)
+        return self._cache[key]
+
+    def retrieved(self, question: str) -> Retrieved:
+        """The top K_max passages: the question is encoded and searched once."""
+        def run():
+            with torch.no_grad():  # the explorer never trains: no graph kept behind p(z|x)
+                return self.model.retriever.retrieve([question], self.k_max)
+        return self._memo(("retrieve", question), run)
+
+    def token_answer(self, question: str, k: int, num_beams: int) -> tuple[list[int], float]:
+        """RAG-Token beam search over K passages    -> (ids, log p(y|x))"""
+        def run():
+            d = decode(self.model, [question], "token", k, num_beams=num_beams, max_len=self.max_len,
+                       retrieved=self.retrieved(question))
+            return d.ids[0][0], d.log_p_y[0][0]
+        return self._memo(("token", question, k, num_beams), run)
+
+    def sequence_trace(self, question: str, num_beams: int) -> RagSequenceTrace:
+        """RAG-Sequence at K_max, thorough, with its full hypothesis × passage matrix."""
+        return self._memo(("sequence", question, num_beams), lambda: decode(
+            self.model, [question], "sequence", self.k_max, mode="thorough", num_beams=num_beams,
+            max_len=self.max_len, trace=True, retrieved=self.retrieved(question)).trace[0])
+
+    def sequence_answer(self, question: str, k: int, mode: str, num_beams: int) -> tuple[list[int], float]:
+        """RAG-Sequence's best answer at K in either mode, sliced from the trace    -> (ids, log p(y|x))"""
+        return rag_sequence_at_k(self.sequence_trace(question, num_beams),
+                                 self.retrieved(question).top(k).log_p_z[0], mode)
+
+    def posterior(self, question: str, k: int, variant: str, ids: tuple[int, ...]) -> np.ndarray:
+        """Which passage each answer token leans on    -> (K, T)
+            token      p(z|x,y_i,y<i) ∝ p(z|x) p_θ(y_i|x,z,y<i)
+            sequence   p(z|x,y≤i)     ∝ p(z|x) Π_{j≤i} p_θ(y_j|x,z,y<j)"""
+        def run():
+            passages = self.retrieved(question).top(k)
+            context_ids, context_mask = self.model.generator.context_inputs(passages.titles, passages.texts,
+                                                                            passages.questions)
+            y = torch.tensor([ids], device=context_ids.device)                # (1, T)
+            with torch.no_grad():
+                log_p_yi = self.model.generator.log_p_yi(context_ids, context_mask, y, torch.ones_like(y))  # (1, K, T)
+            posterior = token_posterior if variant == "token" else sequence_posterior
+            return posterior(passages.log_p_z, log_p_yi)[0].exp().numpy()   # (K, T)
+        return self._memo(("posterior", question, k, variant, ids), run)
+
+    def view(self, question: str, k: int, variant: str = "token", mode: str = "thorough",
+             num_beams: int = 4) -> ExplorerView:
+        """Everything the explorer shows; bad input gives a view with a message instead of an exception."""
+        question = question.strip() if isinstance(question, str) else question
+        try:
+            if not question:
+                raise ValueError("type a question first, e.g. " + repr(DEFAULT_QUESTION))
+            check_variant(variant)
+            check_mode(mode)
+            if not isinstance(num_beams, int) or not 1 <= num_beams <= MAX_BEAMS:
+                raise ValueError(f"the beam size must be between 1 and {MAX_BEAMS}, got {num_beams!r}")
+            passages = self.retrieved(question).top(k)                     # checks 1 ≤ K ≤ K_max
+            answers = {"token": self.token_answer(question, k, num_beams),
+                       "sequence": self.sequence_answer(question, k, mode, num_beams)}
+        except ValueError as error:  # an empty or too long question, a K out of range: say so, don't crash
+            return empty_view(question, k, variant, mode, num_beams, str(error))
+        ids, _ = answers[variant]
+        tokenizer = self.model.generator.tokenizer
+        signals = self.retrieved(question).memory_signals  # the best raw score: the same for every K
+        kind = "p(z | x, y_i, y<i): the passage each token leans on" if variant == "token" else \
+               "p(z | x, y≤i): the passage explaining the answer so far"
+        return ExplorerView(
+            question=question, k=k, variant=variant, mode=mode, num_beams=num_beams,
+            titles=passages.titles[0], texts=passages.texts[0], p_z=passages.log_p_z[0].exp().tolist(),
+            answers={v: (tokenizer.decode(a, skip_special_tokens=True).strip(), float(np.exp(lp)))
+                     for v, (a, lp) in answers.items()},
+            tokens=[tokenizer.decode([i]).strip() or "␣" for i in ids],
+            posterior=self.posterior(question, k, variant, tuple(ids)),
+            posterior_title=f"{VARIANT_NAMES[variant]}: {kind}",
+            memory_note=signals[0].sentence if signals and signals[0].speaks else None,
+        )
+

@@ -1,0 +1,137 @@
+"""Views of decoding: RAG-Token's beam tree and RAG-Sequence's hypothesis × passage matrix.   (notebook 4)
+
+Each `plot_x(ax, data)` draws a trace decoding returned (ragedu.traces); none runs a model.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib
+import numpy as np
+from matplotlib.patches import Patch, Rectangle
+
+from ragedu.traces import RagSequenceTrace, RagTokenTrace
+
+
+@dataclass
+class BeamTree:
+    """RAG-Token's beam search as a tree of prefixes: one node per prefix a step kept, an edge to its parent."""
+
+    prefixes: list[tuple[int, ...]]   # token ids y_1 … y_t of each node; () is the root, the decoder start
+    labels: list[str]                 # the node's last token, as text
+    value: list[float]                # live: log p'(y≤t | x); finished: its pool score log p'(y|x) / |y|^α
+    step: list[int]                   # t = |y≤t|: the decoding step that made the node
+    rank: list[int]                   # its row among the nodes of its step: live beams best first, then finished
+    finished: list[bool]              # ended in </s> and joined the pool of finished hypotheses
+    chosen: list[bool]                # on the path of the returned best answer
+    edges: list[tuple[int, int]]      # (parent node, child node)
+
+
+def beam_tree(trace: RagTokenTrace, tokenizer) -> BeamTree:
+    """A RagTokenTrace as a BeamTree, each node labelled with its last token as `tokenizer.decode([id])` spells it.
+
+    Every live beam of every step is a node, and so is every hypothesis the step it joined the finished pool.
+    A node's parent is its prefix one token shorter, which the previous step kept alive."""
+    best = tuple(trace.ids[0]) if trace.ids else None
+    tree = BeamTree([()], ["<s>"], [0.0], [0], [0], [False], [True], [])
+    nodes: dict[tuple[int, ...], int] = {(): 0}
+    for step in trace.steps:
+        live = [(tuple(y), float(v), False) for y, v in zip(step.tokens, step.log_p)]
+        done = [(tuple(y), float(v), True) for y, v in zip(step.done, step.done_scores)]
+        new = [node for node in live + done if node[0] not in nodes]
+        for rank, (y, value, is_done) in enumerate(new):
+            nodes[y] = len(tree.prefixes)
+            tree.prefixes.append(y)
+            tree.labels.append(tokenizer.decode([y[-1]]))
+            tree.value.append(value)
+            tree.step.append(len(y))
+            tree.rank.append(rank)
+            tree.finished.append(is_done)
+            tree.chosen.append(best is not None and best[:len(y)] == y)
+            if y[:-1] in nodes:
+                tree.edges.append((nodes[y[:-1]], nodes[y]))
+    return tree
+
+
+def plot_beam_tree(ax, tree: BeamTree, title: str | None = None):
+    """RAG-Token beam search drawn left to right: a column per step, a box per kept prefix,
+    finished hypotheses in green, the returned answer's path in red."""
+    for parent, child in tree.edges:
+        on_path = tree.chosen[parent] and tree.chosen[child]
+        ax.plot([tree.step[parent], tree.step[child]], [-tree.rank[parent], -tree.rank[child]],
+                color="tab:red" if on_path else "0.6", linewidth=3 if on_path else 1, zorder=1)
+    for i, label in enumerate(tree.labels):
+        value = "" if i == 0 else f"\n{tree.value[i]:.2f}"
+        face = "#c7e9c0" if tree.finished[i] else "white"
+        edge = "tab:red" if tree.chosen[i] else "0.4"
+        ax.text(tree.step[i], -tree.rank[i], label.strip() + value, ha="center", va="center", fontsize=11,
+                zorder=2, bbox={"boxstyle": "round", "facecolor": face, "edgecolor": edge,
+                                "linewidth": 2 if tree.chosen[i] else 1})
+    steps, ranks = max(tree.step), max(tree.rank)
+    ax.set_xlim(-0.6, steps + 0.6)
+    ax.set_ylim(-ranks - 0.7, 0.7)
+    ax.set_xticks(range(steps + 1), labels=["start"] + [f"step {t}" for t in range(1, steps + 1)])
+    ax.set_yticks([])
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(title or "RAG-Token beam search: log p'(y≤t|x) under each kept prefix\n"
+                 "(green: ended with </s>, scored log p'/|y|; red: the answer returned)")
+    return ax
+
+
+
+HYPOTHESIS_MARKS = {"beam": "found by z's beam", "rescored": "rescored (extra pass)",
+                    "assumed zero": "assumed 0 (fast)"}
+
+
+
+def plot_hypothesis_matrix(ax, trace: RagSequenceTrace, titles: Sequence[str], rows: Sequence[int] | None = None,
+                           title: str | None = None, floor: float = -12.0):
+    """RAG-Sequence's hypothesis × passage matrix of p_θ(y|x,z), each cell marked by where its number came from:
+    'beam' (solid frame), 'rescored' (dashed frame), 'assumed zero' (grey, hatched: fast decoding's 0).
+    The row labels carry p(y|x) = Σ_z p(z|x) p_θ(y|x,z) as the trace's mode computed it; the best row is starred.
+    `rows` picks which hypotheses to draw, in that order (default: all, or e.g. `trace.best_of_both(4)`); the
+    star stays on the best of all. Each passage's label also shows p(z|x).
+    One question's RagSequenceTrace (ragedu.traces), K passage titles"""
+    log_p_y_given_z, source, hypotheses, log_p_z = trace.log_p_y_given_z, trace.source, trace.texts, trace.log_p_z
+    log_p_y = np.asarray(trace.log_p_y, dtype=float)
+    best_y = hypotheses[int(np.argmax(log_p_y))]
+    rows = list(range(len(hypotheses))) if rows is None else list(rows)
+    log_p = np.asarray(log_p_y_given_z, dtype=float)[rows]
+    log_p_y, hypotheses, source = log_p_y[rows], [hypotheses[h] for h in rows], [source[h] for h in rows]
+    H, K = log_p.shape
+    zero = np.array([[s == "assumed zero" for s in row] for row in source], dtype=bool).reshape(H, K)
+    shown = np.ma.masked_array(np.maximum(log_p, floor), mask=zero)
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.85")  # masked cells: light grey
+    image = ax.imshow(shown, vmin=floor, vmax=0, cmap=cmap, aspect="auto")
+    for h in range(H):
+        for k in range(K):
+            mark = source[h][k]
+            if mark == "assumed zero":
+                ax.add_patch(Rectangle((k - 0.5, h - 0.5), 1, 1, fill=False, hatch="//", edgecolor="0.5", linewidth=0))
+                ax.text(k, h, "0?", ha="center", va="center", fontsize=11, color="0.3")
+                continue
+            p = np.exp(log_p[h, k])
+            ax.add_patch(Rectangle((k - 0.46, h - 0.46), 0.92, 0.92, fill=False, edgecolor="black",
+                                   linewidth=2, linestyle="-" if mark == "beam" else "--"))
+            ax.text(k, h, f"{p:.2f}" if p >= 0.01 else f"{p:.0e}", ha="center", va="center", fontsize=11,
+                    color="white" if log_p[h, k] < floor / 2 else "black")
+    labels = [f"{'★ ' if text == best_y else ''}{text!r}  p(y|x)={np.exp(v):.3f}"
+              for text, v in zip(hypotheses, log_p_y)]
+    ax.set_yticks(np.arange(H), labels=labels)
+    titles = [f"{t}\np(z|x)={p:.2f}" for t, p in zip(titles, np.exp(np.asarray(log_p_z, dtype=float)))]
+    ax.set_xticks(np.arange(K), labels=list(titles))
+    ax.set_xlabel("passage z")
+    ax.set_ylabel("hypothesis y (union of the beams)")
+    ax.set_title(title or "p_θ(y | x, z) for every hypothesis and passage", pad=30)
+    ax.figure.colorbar(image, ax=ax, label="log p_θ(y | x, z)", extend="min")
+    handles = {"beam": Patch(fill=False, edgecolor="black", linewidth=2, label=HYPOTHESIS_MARKS["beam"]),
+               "rescored": Patch(fill=False, edgecolor="black", linewidth=2, linestyle="--",
+                                 label=HYPOTHESIS_MARKS["rescored"]),
+               "assumed zero": Patch(facecolor="0.85", hatch="//", edgecolor="0.5",
+                                     label=HYPOTHESIS_MARKS["assumed zero"])}
+    used = [handles[mark] for mark in handles if any(mark in row for row in source)]  # only the marks drawn
+    ax.legend(handles=used, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(used), frameon=False)
+    return ax
+
