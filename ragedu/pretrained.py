@@ -172,8 +172,8 @@ def atomic_directory(path: Path):
 
 def save(model: RagModel, path: str | Path, encoder: EncoderConfig, generator: GeneratorConfig,
          closed_book: Generator | None = None, extra_files: dict[str, Path] | None = None) -> Path:
-    """Write a model directory atomically: into a temporary sibling, then renamed over `path`.
-    The retriever's relevance threshold τ (ragedu.relevance), if calibrated, goes into config.json."""
+    """Write a model directory atomically: into a temporary sibling, then renamed over `path`. The memory
+    signal's τ (ragedu.relevance), if calibrated, goes into config.json and its ∅ into empty_passage.safetensors."""
     if model.retriever.pooling != "mean":  # DPR encoders and BART's own BPE do not fit this format
         raise RagEduError("this model was loaded by ragedu.from_hf (DPR encoders, BART-large); ragedu's model "
                           "directory holds only ragedu's own small models. Save it with ragedu.hf.save_hf(model, "
@@ -196,7 +196,7 @@ def save(model: RagModel, path: str | Path, encoder: EncoderConfig, generator: G
             save_tokenizer(model.retriever.tokenizer, tmp / "retriever_tokenizer.json")
         save_file(untied_tensors(model.retriever.query_encoder), str(tmp / "query_encoder.safetensors"))
         save_file(untied_tensors(model.retriever.doc_encoder), str(tmp / "doc_encoder.safetensors"))
-        if model.retriever.empty_passage is not None:
+        if model.retriever.empty_passage is not None:  # ∅ of the memory signal (ragedu.relevance)
             save_file(untied_tensors(model.retriever.empty_passage), str(tmp / "empty_passage.safetensors"))
         save_file(untied_tensors(model.generator.model), str(tmp / "generator.safetensors"))
         if closed_book is not None:
@@ -312,11 +312,9 @@ def _load(path: Path, progress: bool, verified: bool) -> RagModel:
 
 
 def _empty_passage(weights: Path, dim: int) -> EmptyPassage | None:
-    """∅ of the memory signal (ragedu.relevance), if the directory has one."""
-    if not weights.exists():
-        return None
-    empty = EmptyPassage(dim)
-    _load_weights(empty, weights)
+    empty = EmptyPassage(dim) if weights.exists() else None  # older directories have none
+    if empty is not None:
+        _load_weights(empty, weights)
     return empty
 
 

@@ -118,7 +118,8 @@ def retriever_loss(encoder, tokenizer, corpus: Corpus, examples: dict[str, list[
                       for _ in range(null_questions)]
         questions += [style(offtopic_question(rng), *random_style(rng)) for _ in range(offtopic_questions)]
         q = tokenizer(questions, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
-        d = tokenizer([passage_text(corpus[corpus.row(i)]) for i in ids], padding=True, truncation=True,
+        passages = [corpus[corpus.row(i)] for i in ids]
+        d = tokenizer([passage_text(p.title, p.text) for p in passages], padding=True, truncation=True,
                       max_length=128, return_tensors="pt")
         q_x = embed(encoder, q.input_ids, q.attention_mask)   # (B, D)
         d_z = embed(encoder, d.input_ids, d.attention_mask)   # (P, D), P ≤ 2B passages

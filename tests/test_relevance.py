@@ -123,12 +123,32 @@ def test_ask_shows_the_signal_when_it_speaks_and_answers_anyway(toy_dir_with_thr
 
 def test_on_the_shipped_model_the_signal_is_calibrated_as_documented(shipped):
     """τ is dev's 2% quantile, so about 98% of dev questions are quiet; the test split's held-out phrasings (never
-    calibrated on) are quiet on at least 95%. (How rarely it speaks on out-of-corpus questions is a measurement
-    `ragedu eval` prints, not a promise: see the README.)"""
+    calibrated on) are quiet on at least 95%; on the dev questions about other things it speaks on at least half
+    (how often exactly is what `ragedu eval` prints: see the README)."""
     from ragedu.stages import calibrate_relevance
 
     assert calibrate_relevance(shipped.retriever, 0.02) == pytest.approx(shipped.retriever.relevance_threshold)
     held_out = [e.question for task in ("qa", "claims") for e in held_out_examples(task, "test")]
     assert 1 - signal_speaks(shipped, held_out) >= 0.95
-    speaks = signal_speaks(shipped, out_of_corpus_questions())
-    assert 0 <= speaks <= 1 and len(out_of_corpus_questions()) >= 30
+    assert len(out_of_corpus_questions()) >= 30
+    assert signal_speaks(shipped, out_of_corpus_questions("dev")) >= 0.5   # the README gives the measured share
+
+
+def test_the_empty_passage_changes_no_posterior_and_no_answer(shipped):
+    """∅ is information beside retrieval: without it p(z|x) and the answers are the same numbers."""
+    from ragedu.decoding import decode
+
+    questions = ["Who wrote Hamlet?", "what's the capital of austria"]
+    retriever = shipped.retriever
+    with torch.no_grad():
+        with_empty = {v: decode(shipped, questions, v, 5) for v in ("sequence", "token")}
+        empty, retriever.empty_passage = retriever.empty_passage, None
+        try:
+            without = {v: decode(shipped, questions, v, 5) for v in ("sequence", "token")}
+        finally:
+            retriever.empty_passage = empty
+    for v in with_empty:
+        assert with_empty[v].answers == without[v].answers and with_empty[v].log_p_y == without[v].log_p_y
+        torch.testing.assert_close(with_empty[v].retrieved.log_p_z, without[v].retrieved.log_p_z)
+    assert without["token"].retrieved.memory_signals is None
+    assert with_empty["token"].retrieved.memory_signals is not None
