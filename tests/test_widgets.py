@@ -11,6 +11,7 @@ import ragedu.widgets as widgets
 from ragedu.decoding import decode
 from ragedu.explorer import rag_sequence_at_k
 from ragedu.widgets import Explorer, ExplorerState, explore
+from ragedu.relevance import EmptyPassage
 
 matplotlib.use("Agg")
 
@@ -164,6 +165,7 @@ def test_explore_outside_jupyter_prints_and_draws_without_a_display(model, capsy
 
 def test_the_explorer_shows_the_memory_signal_and_still_answers(toy_rag, one_thread):
     toy_rag.retriever.relevance_threshold = 1e6   # every question: the memory 'holds nothing'
+    toy_rag.retriever.empty_passage = EmptyPassage(32)
     try:
         explorer = Explorer(toy_rag, "Who wrote Hamlet?", k=3, num_beams=1, k_max=5)
         view = explorer.view
@@ -174,4 +176,4 @@ def test_the_explorer_shows_the_memory_signal_and_still_answers(toy_rag, one_thr
         explorer.question.value = "Which country is Town 3 in?"
         assert explorer.view.memory_note is None and explorer.message.value == ""
     finally:
-        toy_rag.retriever.relevance_threshold = None
+        toy_rag.retriever.relevance_threshold = toy_rag.retriever.empty_passage = None
