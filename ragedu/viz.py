@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib
 import numpy as np
+
+# Sized for the back row: every figure of the course is at most 10 inches wide (tests/test_projector.py checks the
+# notebooks) and drawn at 100 dpi, and no text is smaller than 12 pt.
+COURSE_STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "xtick.labelsize": 12,
+                "ytick.labelsize": 12, "legend.fontsize": 12, "legend.title_fontsize": 12, "figure.titlesize": 13,
+                "figure.dpi": 100, "savefig.dpi": 100}
+MIN_FONT_SIZE = 12
+matplotlib.rcParams.update(COURSE_STYLE)   # importing a view sets the course's style
 
 # one name and one colour per model, for every view and the explorer
 VARIANT_NAMES = {"sequence": "RAG-Sequence", "token": "RAG-Token", "closed_book": "closed-book BART"}
@@ -71,7 +80,7 @@ def plot_copy(ax, a, copy_share, input_tokens: Sequence[str], target_tokens: Seq
     how much that token was copied, 1 − g_t    (T, L) a, (T,) 1 − g"""
     a, copy_share = np.asarray(a, dtype=float), np.asarray(copy_share, dtype=float)
     image = ax.imshow(a, vmin=0, vmax=1, cmap="magma", aspect="auto")
-    ax.set_xticks(np.arange(len(input_tokens)), labels=list(input_tokens), rotation=90, fontsize=8)
+    ax.set_xticks(np.arange(len(input_tokens)), labels=list(input_tokens), rotation=90)
     ax.set_yticks(np.arange(len(target_tokens)),
                   labels=[f"{t}  (copied {c:.0%})" for t, c in zip(target_tokens, copy_share)])
     ax.set_xlabel("input token x_j (passage // question)")
@@ -93,8 +102,8 @@ def plot_likelihoods(ax, labels: Sequence[str], log_p_y_sequence, log_p_y_token,
     ax.set_yticks(rows, labels=list(labels))
     ax.invert_yaxis()
     for row, (s, t) in enumerate(zip(sequence, token)):  # the value just beyond each bar's tip
-        ax.text(s, row - 0.2, f"{s:.2f} ", va="center", ha="right", fontsize=10)
-        ax.text(t, row + 0.2, f"{t:.2f} ", va="center", ha="right", fontsize=10)
+        ax.text(s, row - 0.2, f"{s:.2f} ", va="center", ha="right")
+        ax.text(t, row + 0.2, f"{t:.2f} ", va="center", ha="right")
     ax.margins(x=0.15)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("log p(y | x)   (0 = certain; further left = less likely)")

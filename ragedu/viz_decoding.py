@@ -11,6 +11,7 @@ import matplotlib
 import numpy as np
 from matplotlib.patches import Patch, Rectangle
 
+import ragedu.viz  # noqa: F401  the course's style (viz.COURSE_STYLE), also for views of this module alone
 from ragedu.traces import RagSequenceTrace, RagTokenTrace
 
 
@@ -65,7 +66,7 @@ def plot_beam_tree(ax, tree: BeamTree, title: str | None = None):
         value = "" if i == 0 else f"\n{tree.value[i]:.2f}"
         face = "#c7e9c0" if tree.finished[i] else "white"
         edge = "tab:red" if tree.chosen[i] else "0.4"
-        ax.text(tree.step[i], -tree.rank[i], label.strip() + value, ha="center", va="center", fontsize=11,
+        ax.text(tree.step[i], -tree.rank[i], label.strip() + value, ha="center", va="center",
                 zorder=2, bbox={"boxstyle": "round", "facecolor": face, "edgecolor": edge,
                                 "linewidth": 2 if tree.chosen[i] else 1})
     steps, ranks = max(tree.step), max(tree.rank)
@@ -110,12 +111,12 @@ def plot_hypothesis_matrix(ax, trace: RagSequenceTrace, titles: Sequence[str], r
             mark = source[h][k]
             if mark == "assumed zero":
                 ax.add_patch(Rectangle((k - 0.5, h - 0.5), 1, 1, fill=False, hatch="//", edgecolor="0.5", linewidth=0))
-                ax.text(k, h, "0?", ha="center", va="center", fontsize=11, color="0.3")
+                ax.text(k, h, "0?", ha="center", va="center", color="0.3")
                 continue
             p = np.exp(log_p[h, k])
             ax.add_patch(Rectangle((k - 0.46, h - 0.46), 0.92, 0.92, fill=False, edgecolor="black",
                                    linewidth=2, linestyle="-" if mark == "beam" else "--"))
-            ax.text(k, h, f"{p:.2f}" if p >= 0.01 else f"{p:.0e}", ha="center", va="center", fontsize=11,
+            ax.text(k, h, f"{p:.2f}" if p >= 0.01 else f"{p:.0e}", ha="center", va="center",
                     color="white" if log_p[h, k] < floor / 2 else "black")
     labels = [f"{'★ ' if text == best_y else ''}{text!r}  p(y|x)={np.exp(v):.3f}"
               for text, v in zip(hypotheses, log_p_y)]

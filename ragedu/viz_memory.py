@@ -38,7 +38,7 @@ def plot_index_tradeoff(ax, rows: Sequence[dict], title: str | None = None):
         x, y = row["bytes"] / row["n"], row["recall_at_10"]
         ax.scatter([x], [y], s=80, label=row["kind"])
         ax.annotate(f"{row['kind']}\n{row['queries_per_s']:,.0f} queries/s", (x, y), textcoords="offset points",
-                    xytext=(8, 4 if i % 2 == 0 else -28), fontsize=9)  # above, below, above: neighbours don't overlap
+                    xytext=(8, 4 if i % 2 == 0 else -28))  # above, below, above: neighbours don't overlap
     ax.set_xscale("log")
     per_passage = [row["bytes"] / row["n"] for row in rows]
     ax.set_xlim(min(per_passage) / 2, max(per_passage) * 4)  # room for the labels right of each point

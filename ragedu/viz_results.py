@@ -21,7 +21,7 @@ def plot_eval_table(ax, by_relation: dict[str, dict[str, float]], counts: dict[s
         values = [by_relation[r].get(system, np.nan) for r in relations]
         bars = ax.bar(x + (j - (len(systems) - 1) / 2) * width, values, width, color=VARIANT_COLORS[system],
                       label=VARIANT_NAMES[system])
-        ax.bar_label(bars, fmt="%.2f", fontsize=9)
+        ax.bar_label(bars, fmt="%.2f")
     labels = [r.replace("_", " → ") if r.startswith("city") else r for r in relations]
     if counts is not None:
         labels = [f"{label}\n({counts.get(r, 0)} question{'' if counts.get(r, 0) == 1 else 's'})"
@@ -51,11 +51,11 @@ def plot_results_vs_paper(ax, rows: Sequence[str], ours: Sequence[dict], paper: 
                 (paper_names or {}).get(system, f"{VARIANT_NAMES[system]} (paper)")
             bars = ax.bar(x + offset, values, width, color=VARIANT_COLORS[system], alpha=alpha, hatch=hatch,
                           edgecolor="black", linewidth=0.5, label=name)
-            ax.bar_label(bars, labels=["" if np.isnan(v) else f"{v:.3g}" for v in values], fontsize=9)
+            ax.bar_label(bars, labels=["" if np.isnan(v) else f"{v:.3g}" for v in values])
     ax.set_xticks(x, labels=list(rows))
     ax.set_ylim(0, 1.15)
     ax.set_ylabel("score (fraction)")
     ax.set_title(title or "Our small RAG beside the paper's numbers")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+import ragedu.viz  # noqa: F401  the course's style (viz.COURSE_STYLE), also for views of this module alone
+
 
 def moving_average(values, window: int) -> np.ndarray:
     """The mean of the last `window` values at each point (fewer at the start): same length as `values`."""
@@ -24,15 +26,20 @@ STAGE_TITLES = {"denoise": "0 Â· denoise (BART pre-training)", "retriever": "1 Â
 
 def plot_loss_curves(axes, curves: dict[str, tuple], window: int = 25):
     """One panel per training stage: the loss at each step (thin) and its moving average (thick).
-    `axes` holds one ax per stage; `curves` is what read_train_log returns."""
+    `axes` is a grid (or row) of at least one ax per stage, e.g. plt.subplots(2, 3); panels left over are hidden.
+    `curves` is what read_train_log returns. Every panel has its own y scale and label: the stages' losses differ
+    (a denoising loss per token, a retrieval loss per question)."""
+    axes = list(np.ravel(axes))
     for ax, (stage, (steps, losses)) in zip(axes, curves.items()):
         ax.plot(steps, losses, color="tab:blue", alpha=0.3, linewidth=0.8, label="each step")
         ax.plot(steps, moving_average(losses, window), color="tab:blue", linewidth=2.5,
                 label=f"mean of last {window}")
         ax.set_title(STAGE_TITLES.get(stage, stage))
         ax.set_xlabel("step")
+        ax.set_ylabel("training loss")
         ax.set_ylim(0, None)
-    axes[0].set_ylabel("training loss")
+    for ax in axes[len(curves):]:
+        ax.set_visible(False)
     axes[0].legend(loc="best")
     return axes
 

@@ -46,3 +46,37 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def projector_problems(fig) -> list[str]:
+    """What would not read from the back row: a figure wider than 10 inches, text under 12 pt (ragedu.viz)."""
+    from matplotlib.text import Text
+
+    from ragedu.viz import MIN_FONT_SIZE
+
+    problems = [f"{fig.get_figwidth():.1f} inches wide"] if fig.get_figwidth() > 10 else []
+    fig.canvas.draw()
+    for text in fig.findobj(Text):
+        if text.get_visible() and text.get_text().strip() and text.get_fontsize() < MIN_FONT_SIZE:
+            problems.append(f"{text.get_text()[:30]!r} at {text.get_fontsize():.0f} pt")
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def views_read_from_the_back_row(request, monkeypatch):
+    """Every figure a view test draws (tests/test_viz*.py) is checked by `projector_problems` before it closes."""
+    if not request.module.__name__.rsplit(".", 1)[-1].startswith("test_viz"):
+        yield
+        return
+    import matplotlib.pyplot as plt
+
+    close = plt.close
+
+    def checked_close(fig=None):
+        for f in [fig] if fig is not None and not isinstance(fig, str) else map(plt.figure, plt.get_fignums()):
+            assert not projector_problems(f), projector_problems(f)
+        close(fig)
+    monkeypatch.setattr(plt, "close", checked_close)
+    yield
+    for number in plt.get_fignums():
+        assert not projector_problems(plt.figure(number)), projector_problems(plt.figure(number))
