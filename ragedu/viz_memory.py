@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from ragedu.marginalize import Truncation
 from ragedu.viz import VARIANT_COLORS, VARIANT_NAMES
@@ -76,11 +77,36 @@ def plot_truncation_log_p(ax, ks: Sequence[int], log_p_y: dict, exact: dict, que
     return ax
 
 
-def plot_truncation(axes, truncation: Truncation, question: str | None = None, b: int = 0):
-    """Question b of a Truncation (ragedu.truncation): the posterior mass the top-K keeps (left), and log p(y|x)
-    under top-K beside the exact marginal (right)    axes: two Axes"""
-    left, right = axes
-    plot_truncation_mass(left, truncation.ks, truncation.mass[b], question)
-    plot_truncation_log_p(right, truncation.ks, {v: lp[b] for v, lp in truncation.log_p_y.items()},
-                          {v: e[b] for v, e in truncation.exact.items()}, question)
+def plot_truncation_gap(ax, ks: Sequence[int], log_p_y: dict, exact: dict, marked: int = 5):
+    """How far the top-K estimate of log p(y|x) is from the exact marginal, |log p_top-K − log p_all| in nats on
+    a log axis, one line per variant; K = `marked` (what training and `ragedu ask` use) drawn as a line."""
+    for variant, values in log_p_y.items():
+        gap = np.abs(np.asarray(values, dtype=float) - float(exact[variant]))
+        ax.plot(list(ks), np.maximum(gap, 1e-6), marker=".", color=VARIANT_COLORS[variant], label=VARIANT_NAMES[variant])
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}" if f"{value:.0e}"[0] in "125" else "")  # 0.2, 0.5, 1, 2
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    if min(ks) <= marked <= max(ks):
+        ax.axvline(marked, color="grey", linestyle=":", linewidth=1.5)
+        ax.annotate(f"K = {marked}: training and ragedu ask", (marked, 1), xycoords=("data", "axes fraction"),
+                    xytext=(6, -16), textcoords="offset points", color="0.3")
+    ax.set_xlim(min(ks), max(ks))
+    ax.set_xlabel("K, passages kept")
+    ax.set_ylabel("|top-K − exact| log p(y|x), nats")
+    ax.set_title("What the top-K truncation gets wrong: its gap to the exact marginal")
+    ax.legend()
+    return ax
+
+
+def plot_truncation(axes, truncation: Truncation, question: str | None = None, b: int = 0, marked: int = 5):
+    """Question b of a Truncation (ragedu.truncation): the posterior mass the top-K keeps, log p(y|x) under top-K
+    beside the exact marginal, and (with a third Axes) the gap between the two with K = `marked` drawn
+    axes: two or three Axes"""
+    log_p_y = {v: lp[b] for v, lp in truncation.log_p_y.items()}
+    exact = {v: e[b] for v, e in truncation.exact.items()}
+    plot_truncation_mass(axes[0], truncation.ks, truncation.mass[b], question)
+    plot_truncation_log_p(axes[1], truncation.ks, log_p_y, exact, question)
+    if len(axes) > 2:
+        plot_truncation_gap(axes[2], truncation.ks, log_p_y, exact, marked)
     return axes

@@ -8,8 +8,8 @@ import torch  # noqa: E402
 
 from ragedu.marginalize import truncation_curve  # noqa: E402
 from ragedu.viz import VARIANT_COLORS  # noqa: E402
-from ragedu.viz_memory import (plot_hot_swap, plot_index_tradeoff, plot_truncation, plot_truncation_log_p,  # noqa: E402
-                               plot_truncation_mass)
+from ragedu.viz_memory import (plot_hot_swap, plot_index_tradeoff, plot_truncation, plot_truncation_gap,  # noqa: E402
+                               plot_truncation_log_p, plot_truncation_mass)
 
 
 @pytest.fixture()
@@ -73,4 +73,27 @@ def test_truncation_draws_both_panels_from_a_truncation():
     left, right = axes
     assert list(left.lines[0].get_ydata()) == pytest.approx([0.6, 0.9, 1.0])
     assert right.lines[1].get_ydata()[0] == pytest.approx(float(torch.tensor(0.6 * 0.9 + 0.3 * 0.5 + 0.1 * 0.1).log()))
+    plt.close(fig)
+
+
+def test_truncation_gap_is_the_distance_to_the_exact_marginal_on_a_log_axis_with_k_5_marked(ax):
+    plot_truncation_gap(ax, [1, 5, 10], {"sequence": [-2.0, -1.5, -1.2], "token": [-0.5, -0.9, -1.0]},
+                        {"sequence": -1.0, "token": -1.0})
+    solid = [l for l in ax.lines if l.get_linestyle() == "-"]
+    assert [list(l.get_ydata()) for l in solid] == [pytest.approx([1.0, 0.5, 0.2]), pytest.approx([0.5, 0.1, 1e-6])]
+    assert [l.get_color() for l in solid] == [VARIANT_COLORS["sequence"], VARIANT_COLORS["token"]]
+    marks = [l for l in ax.lines if l.get_linestyle() == ":"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [5, 5] and "K = 5" in ax.texts[0].get_text()
+    assert ax.get_yscale() == "log" and "exact" in ax.get_ylabel()
+
+
+def test_truncation_draws_a_third_panel_for_the_gap():
+    full_log_p_z = torch.tensor([[0.6, 0.3, 0.1]]).log()                       # (1, N)
+    log_p_yi = torch.tensor([[[0.9], [0.5], [0.1]]]).log()                     # (1, N, T)
+    fig, axes = plt.subplots(3, 1)
+    curve = truncation_curve(full_log_p_z, log_p_yi, ks=[1, 2, 3])
+    plot_truncation(axes, curve)
+    exact = float(torch.tensor(0.6 * 0.9 + 0.3 * 0.5 + 0.1 * 0.1).log())
+    assert axes[2].lines[0].get_ydata()[0] == pytest.approx(abs(float(torch.tensor(0.9).log()) - exact))
+    assert axes[2].lines[0].get_ydata()[-1] == pytest.approx(1e-6)         # K = N: the top-K is exact
     plt.close(fig)
