@@ -39,7 +39,7 @@ def _figure(new_figure, width: float, height: float, left: float, bottom: float)
 
 
 def _label_inches(labels: list[str]) -> float:
-    return 0.3 + 0.085 * max((len(s) for s in labels), default=1)    # 10-point text, roughly
+    return 0.3 + 0.1 * max((len(s) for s in labels), default=1)    # 12-point text, roughly
 
 
 def doc_posterior_figure(view: ExplorerView, new_figure=None):
@@ -54,13 +54,14 @@ def token_posterior_figure(view: ExplorerView, new_figure=None):
     """The posterior over passages for each token of the shown answer, as a heatmap."""
     K, T = view.posterior.shape
     left = _label_inches(view.titles)
-    fig = _figure(new_figure, left + max(5.5, 1.8 + 0.45 * T), 1.8 + 0.3 * K + 0.08 * max(map(len, view.tokens)),
+    width = min(10, left + max(5.5, 1.8 + 0.45 * T))   # inches: at most 10, as every figure of the course
+    fig = _figure(new_figure, width, 1.8 + 0.3 * K + 0.08 * max(map(len, view.tokens)),
                   left, 0.9 + 0.08 * max(map(len, view.tokens)))
     plot_token_posterior(fig.add_subplot(), view.posterior, view.tokens, view.titles, title=view.posterior_title)
     return fig
 
 
-def png(fig, dpi: int = 72) -> tuple[bytes, int]:
+def png(fig, dpi: int = 100) -> tuple[bytes, int]:
     """The figure as PNG bytes, and its width in pixels."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})  # speed over file size

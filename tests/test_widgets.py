@@ -1,5 +1,7 @@
 """The explorer: its cached computation (ExplorerState), its widget driven as a user would, and its fallback
 outside Jupyter. The brute-force references are the library's own uncached calls: retrieve(K), decode(K)."""
+import dataclasses
+
 import matplotlib
 import numpy as np
 import pytest
@@ -177,3 +179,16 @@ def test_the_explorer_shows_the_memory_signal_and_still_answers(toy_rag, one_thr
         assert explorer.view.memory_note is None and explorer.message.value == ""
     finally:
         toy_rag.retriever.relevance_threshold = toy_rag.retriever.empty_passage = None
+
+
+def test_the_explorers_figures_read_from_the_back_row(toy_rag, one_thread):
+    """At most 10 inches wide, no text under 12 pt, drawn at 100 dpi (issue 15), also for a long answer."""
+    from conftest import projector_problems
+
+    explorer = Explorer(toy_rag, "Which country is Town 3 in?", k=5, num_beams=1, k_max=5)
+    view = explorer.view
+    long = dataclasses.replace(view, tokens=[f"tok{i}" for i in range(40)], posterior=np.full((5, 40), 0.2))
+    for fig in (widgets.doc_posterior_figure(view), widgets.token_posterior_figure(view),
+                widgets.token_posterior_figure(long)):
+        assert projector_problems(fig) == []
+        assert widgets.png(fig)[1] == round(fig.get_figwidth() * 100)
