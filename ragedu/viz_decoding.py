@@ -88,12 +88,13 @@ HYPOTHESIS_MARKS = {"beam": "found by z's beam", "rescored": "rescored (extra pa
 
 
 def plot_hypothesis_matrix(ax, trace: RagSequenceTrace, titles: Sequence[str], rows: Sequence[int] | None = None,
-                           title: str | None = None, floor: float = -12.0):
+                           title: str | None = None):
     """RAG-Sequence's hypothesis × passage matrix of p_θ(y|x,z), each cell marked by where its number came from:
     'beam' (solid frame), 'rescored' (dashed frame), 'assumed zero' (grey, hatched: fast decoding's 0).
     The row labels carry p(y|x) = Σ_z p(z|x) p_θ(y|x,z) as the trace's mode computed it; the best row is starred.
     `rows` picks which hypotheses to draw, in that order (default: all, or e.g. `trace.best_of_both(4)`); the
     star stays on the best of all. Each passage's label also shows p(z|x).
+    Colours are on the printed numbers' scale, probability 0 to 1, so that 0.30 and 0.50 look apart.
     One question's RagSequenceTrace (ragedu.traces), K passage titles"""
     log_p_y_given_z, source, hypotheses, log_p_z = trace.log_p_y_given_z, trace.source, trace.texts, trace.log_p_z
     log_p_y = np.asarray(trace.log_p_y, dtype=float)
@@ -103,9 +104,9 @@ def plot_hypothesis_matrix(ax, trace: RagSequenceTrace, titles: Sequence[str], r
     log_p_y, hypotheses, source = log_p_y[rows], [hypotheses[h] for h in rows], [source[h] for h in rows]
     H, K = log_p.shape
     zero = np.array([[s == "assumed zero" for s in row] for row in source], dtype=bool).reshape(H, K)
-    shown = np.ma.masked_array(np.maximum(log_p, floor), mask=zero)
+    shown = np.ma.masked_array(np.exp(log_p), mask=zero)                  # (H, K) p_θ(y|x,z)
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.85")  # masked cells: light grey
-    image = ax.imshow(shown, vmin=floor, vmax=0, cmap=cmap, aspect="auto")
+    image = ax.imshow(shown, vmin=0, vmax=1, cmap=cmap, aspect="auto")
     for h in range(H):
         for k in range(K):
             mark = source[h][k]
@@ -117,7 +118,7 @@ def plot_hypothesis_matrix(ax, trace: RagSequenceTrace, titles: Sequence[str], r
             ax.add_patch(Rectangle((k - 0.46, h - 0.46), 0.92, 0.92, fill=False, edgecolor="black",
                                    linewidth=2, linestyle="-" if mark == "beam" else "--"))
             ax.text(k, h, f"{p:.2f}" if p >= 0.01 else f"{p:.0e}", ha="center", va="center",
-                    color="white" if log_p[h, k] < floor / 2 else "black")
+                    color="white" if p < 0.5 else "black")
     labels = [f"{'★ ' if text == best_y else ''}{text!r}  p(y|x)={np.exp(v):.3f}"
               for text, v in zip(hypotheses, log_p_y)]
     ax.set_yticks(np.arange(H), labels=labels)
@@ -126,7 +127,7 @@ def plot_hypothesis_matrix(ax, trace: RagSequenceTrace, titles: Sequence[str], r
     ax.set_xlabel("passage z")
     ax.set_ylabel("hypothesis y (union of the beams)")
     ax.set_title(title or "p_θ(y | x, z) for every hypothesis and passage", pad=30)
-    ax.figure.colorbar(image, ax=ax, label="log p_θ(y | x, z)", extend="min")
+    ax.figure.colorbar(image, ax=ax, label="p_θ(y | x, z)")
     handles = {"beam": Patch(fill=False, edgecolor="black", linewidth=2, label=HYPOTHESIS_MARKS["beam"]),
                "rescored": Patch(fill=False, edgecolor="black", linewidth=2, linestyle="--",
                                  label=HYPOTHESIS_MARKS["rescored"]),

@@ -138,8 +138,9 @@ def constructed_case(mode: str):
 def test_hypothesis_matrix_marks_beam_rescored_and_assumed_zero_cells(ax):
     plot_hypothesis_matrix(ax, constructed_case("fast"), ["passage 0", "passage 1"])
     (image,) = ax.get_images()
-    assert image.get_clim() == (-12, 0)
+    assert image.get_clim() == (0, 1)                                       # the printed numbers' scale
     assert image.get_array().mask.tolist() == [[False, True], [True, False]]  # assumed zeros are not coloured
+    assert image.get_array()[0, 0] == pytest.approx(0.5) and image.get_array()[1, 1] == pytest.approx(0.4)
     assert sorted(t.get_text() for t in ax.texts) == ["0.40", "0.50", "0?", "0?"]
     frames = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_linewidth() == 2]
     assert len(frames) == 2 and {p.get_linestyle() for p in frames} == {"-"}
@@ -157,7 +158,10 @@ def test_hypothesis_matrix_under_thorough_decoding_frames_rescored_cells_dashed(
     assert len(frames) == 4 and sum(p.get_linestyle() == "--" for p in frames) == 2
     labels = tick_texts(ax.get_yticklabels())
     assert labels[0].startswith("★ 'b'") and labels[1].startswith("'a'")  # rows as asked, the star on the best
-    assert not np.ma.is_masked(ax.get_images()[0].get_array())
+    image = ax.get_images()[0]
+    assert not np.ma.is_masked(image.get_array())
+    colour = lambda p: image.cmap(image.norm(p))  # noqa: E731
+    assert np.abs(np.subtract(colour(0.30), colour(0.50))).max() > 0.1   # 0.30 and 0.50 look apart
     assert tick_texts(ax.get_xticklabels()) == ["passage 0\np(z|x)=0.50", "passage 1\np(z|x)=0.50"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["found by z's beam", "rescored (extra pass)"]
 
