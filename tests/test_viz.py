@@ -57,6 +57,7 @@ def test_copy_view_is_one_pointer_row_per_target_token_labelled_with_its_copied_
     plot_copy(ax, a, [0.93, 0.05], ["Its", "Nairobi", "?"], ["Nairobi", "</s>"])
     (image,) = ax.get_images()
     assert image.get_clim() == (0, 1) and image.get_array().shape == (2, 3)
+    np.testing.assert_allclose(image.get_array(), np.array([[0.93], [0.05]]) * a)   # a gated-off row stays dark
     assert tick_texts(ax.get_xticklabels()) == ["Its", "Nairobi", "?"]
     assert tick_texts(ax.get_yticklabels()) == ["Nairobi  (copied 93%)", "</s>  (copied 5%)"]
     assert ax.get_xlabel() and ax.get_ylabel() and "copy head" in ax.get_title()
