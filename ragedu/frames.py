@@ -37,7 +37,7 @@ CLAIM_FRAMES = ("Is it true that {claim}?", "True or false: {claim}.", "Apparent
 
 def framed(frames: tuple[str, ...], slot: str, cores: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     """Every frame around every core, per relation: ("Need {np}.", "the capital of {country}") ->
-    "I need the capital of {country}." """
+    "Need the capital of {country}." """
     return {relation: tuple(frame.replace(slot, core) for frame in frames for core in ts)
             for relation, ts in cores.items()}
 

@@ -1,16 +1,18 @@
 """Questions about things the memory holds nothing on, made up for training.   (notebook 1)
 
 Our memory holds countries and cities. A student also types "Who wrote Hamlet?". The retriever must learn what
-such a question looks like so that no passage stands out for it (the memory signal, ragedu.relevance, reads how
-far the best passage stands out). Training (ragedu.train) asks two kinds of null questions, with no gold passage:
+such a question looks like, so that the empty passage ∅ beats every real passage for it (the memory signal,
+ragedu.relevance). Stage 1 of training (ragedu.stages.retriever_loss) asks two kinds of null questions, with no
+gold passage:
 
     invented places      "What is the capital of Naipala?"       a real form about a place that does not exist
     off-topic questions  "Who carved the lighthouse?"            other forms, about other things (this module)
 
 An off-topic question is a template of everyday question forms filled from small word lists of things, people
-and verbs, and some numbers (a number alone must not make a question look like one about a population). None of the words filled in occurs in data/tasks/out_of_corpus.txt (the test questions of
-`ragedu eval`) or out_of_corpus_dev.txt (what the recipe was tuned on); tests/test_offtopic.py checks it, so
-both measure how the signal generalises to questions nobody trained on.
+and verbs, and some numbers (a number alone must not make a question look like one about a population). None
+of the words filled in occurs in data/tasks/out_of_corpus.txt (the test questions of `ragedu eval`) or
+out_of_corpus_dev.txt (what the recipe was tuned on); tests/test_offtopic.py checks it, so both measure how the
+signal generalises to questions nobody trained on.
 """
 from __future__ import annotations
 
