@@ -158,9 +158,12 @@ def train(out_dir: str | Path, cfg: TrainConfig | None = None, work_dir: str | P
                                   reader_loss(generator, corpus, examples, cfg), ckpt, cfg, progress)
 
     model = RagModel(retriever, generator)
-    seconds["rag"] = run_stage("rag", cfg.rag, {"query_encoder": retriever.query_encoder, "generator": bart},
-                               trainable(retriever.query_encoder) + trainable(bart), rag_loss(model, examples, cfg),
-                               ckpt, cfg, progress)
+    moving = {"query_encoder": retriever.query_encoder, "generator": bart}
+    if cfg.freeze_query_encoder:   # the paper's Table 6 ablation: q(x) stays the stage-1 encoder, in eval mode
+        retriever.query_encoder.requires_grad_(False)
+        del moving["query_encoder"]
+    seconds["rag"] = run_stage("rag", cfg.rag, moving, [p for m in moving.values() for p in trainable(m)],
+                               rag_loss(model, examples, cfg), ckpt, cfg, progress)
 
     if retriever.empty_passage is not None:
         retriever.relevance_threshold = calibrate_relevance(retriever, cfg.relevance_quantile)

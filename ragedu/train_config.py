@@ -62,6 +62,7 @@ class TrainConfig:
     claim_pairs: bool = True         # the reader reads each training claim twice: stating the passage's value, and not
     copy_head: bool = True           # the generator may copy input tokens (ragedu.copying); False: plain BART
     match_feature: bool = True       # input tokens flagged when they occur on the other side (ragedu.matching)
+    freeze_query_encoder: bool = False  # stage 3 moves the generator only: q(x) stays DPR's (the paper's Table 6)
     relevance_quantile: float = 0.02  # τ of ragedu.relevance: this share of dev questions falls below it
     checkpoint_every: int = 200
 
