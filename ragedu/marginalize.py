@@ -146,3 +146,16 @@ def truncation_curve(full_log_p_z: torch.Tensor, log_p_yi: torch.Tensor, ks=rang
                for v in VARIANTS}
     exact = {v: exact_log_likelihood(v, full_log_p_z, log_p_yi) for v in VARIANTS}
     return Truncation(ks, mass, log_p_y, exact)
+
+
+# ---- Hugging Face's form of RAG-Sequence (notebook 8) ----
+
+def prior_at_position_log_likelihood(log_p_z: torch.Tensor, log_p_yi: torch.Tensor, position: int = 0) -> torch.Tensor:
+    """RAG-Sequence as `RagSequenceForGeneration.get_nll` computes it: log p(z|x) added to one target position's
+    log-probability (its position 1, after BOS; here `position` of y), then Σ_i, then logsumexp_z
+        log Σ_z exp(Σ_i [log p(y_i|x,z,y<i) + 1{i = position} log p(z|x)])    (B, K), (B, K, T) -> (B,)
+    The same number as `rag_sequence_log_likelihood`: Σ_i (a_i + c·1{i = j}) = c + Σ_i a_i."""
+    _check_shapes(log_p_z, log_p_yi)
+    with_prior = log_p_yi.clone()
+    with_prior[:, :, position] += log_p_z                                   # (B, K, T)
+    return torch.logsumexp(with_prior.sum(-1), dim=-1)

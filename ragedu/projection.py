@@ -7,7 +7,9 @@ onto the plane of its two principal components (PCA by an SVD of the centred vec
 
     x ↦ (x − μ) W,   μ the mean of the vectors shown, W (D, 2) the first two right-singular vectors
 
-The plane is fitted once, on the d(z) shown and both q(x)'s, so that before and after share it. A projection keeps
+Only inner products matter to p(z|x), so questions and passages may sit in different regions of the space (they
+do: the first component would only separate the two kinds). Each kind is therefore centred on its own mean, and the
+plane fitted once on the centred d(z) shown and both q(x)'s, so that before and after share it. A projection keeps
 what varies most and drops the rest: a question near a passage in the plane is a hint, not a proof, that its
 inner product is large; the printed p(z|x) are the real numbers.
 """
@@ -55,10 +57,11 @@ def vector_picture(before: Retriever, after: Retriever, questions: list[str], go
         rows += (q @ after.d_z.T).topk(neighbours, dim=-1).indices.reshape(-1).tolist()
     rows = list(dict.fromkeys(rows))                                    # P unique corpus rows, gold first
     d_z = after.d_z[rows]                                               # (P, D)
-    shown = torch.cat([d_z, q_b, q_a])                                  # (P + 2Q, D)
-    mean, plane = principal_plane(shown)
-    centred = shown - mean
+    d_mean, q_mean = d_z.mean(0), torch.cat([q_b, q_a]).mean(0)         # (D,) each kind's own centre
+    shown = torch.cat([d_z - d_mean, q_b - q_mean, q_a - q_mean])       # (P + 2Q, D)
+    zero, plane = principal_plane(shown)
+    centred = shown - zero
     explained = float((centred @ plane).pow(2).sum() / centred.pow(2).sum())
-    return VectorPicture([after.corpus[r].title for r in rows], project(d_z, mean, plane), list(questions),
-                         project(q_b, mean, plane), project(q_a, mean, plane), [rows.index(r) for r in gold_rows],
-                         explained)
+    return VectorPicture([after.corpus[r].title for r in rows], project(d_z - d_mean, zero, plane), list(questions),
+                         project(q_b - q_mean, zero, plane), project(q_a - q_mean, zero, plane),
+                         [rows.index(r) for r in gold_rows], explained)

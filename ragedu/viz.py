@@ -112,3 +112,67 @@ def plot_likelihoods(ax, labels: Sequence[str], log_p_y_sequence, log_p_y_token,
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax
 
+
+
+# ---- the whole model on one page, the paper's Figure 1 (notebook 1) ----
+
+def _box(ax, x, y, text, color="white", width=28, **kw):
+    import textwrap
+
+    return ax.text(x, y, textwrap.fill(text, width), ha="center", va="center", transform=ax.transAxes,
+                   bbox=dict(boxstyle="round,pad=0.4", facecolor=color, edgecolor="0.3"), **kw)
+
+
+def _arrow(ax, start, end):
+    ax.annotate("", xy=end, xytext=start, xycoords="axes fraction",
+                arrowprops=dict(arrowstyle="->", color="0.3", linewidth=1.5))
+
+
+def plot_rag_overview(ax, question: str, titles: Sequence[str], p_z: Sequence[float], answers: dict[str, str],
+                      n_passages: int):
+    """RAG end to end, filled with one question's numbers: x → q(x) → MIPS over the d(z) of N passages → the top-K
+    with p(z|x) → the generator p_θ under each → marginalise over z → y, one answer per model.
+    `answers`: variant -> the answer that model decoded."""
+    ax.set_axis_off()
+    _box(ax, 0.14, 0.92, f"x: {question}", "lightyellow")
+    _box(ax, 0.14, 0.62, "query encoder q(x) = BERT_q(x)", "#dde8f5")
+    _box(ax, 0.14, 0.30, f"MIPS: the K largest d(z)ᵀq(x) among the d(z) of {n_passages:,} passages", "#dde8f5",
+         width=24)
+    _arrow(ax, (0.14, 0.85), (0.14, 0.69))
+    _arrow(ax, (0.14, 0.55), (0.14, 0.40))
+    K = len(titles)
+    ys = np.linspace(0.85, 0.12, K)
+    ax.text(0.50, 0.98, f"top-K passages z (K = {K}), p(z | x)", ha="center", va="center", transform=ax.transAxes)
+    for y, title, p in zip(ys, titles, p_z):
+        _box(ax, 0.50, y, f"{title}   {p:.2f}", "#eeeeee", width=30)
+        _arrow(ax, (0.27, 0.30), (0.40, y))
+        _arrow(ax, (0.61, y), (0.70, 0.78))
+    _box(ax, 0.84, 0.78, "generator p_θ(y_i | x, z, y<i), BART, once per passage", "#e3f1e3", width=22)
+    _box(ax, 0.84, 0.47, "marginalise over z: RAG-Sequence Σ_z Π_i, RAG-Token Π_i Σ_z", "#e3f1e3", width=22)
+    _arrow(ax, (0.84, 0.69), (0.84, 0.56))
+    lines = "\n".join(f"{VARIANT_NAMES[v]}: {a}" for v, a in answers.items())
+    ax.text(0.84, 0.16, f"y\n{lines}", ha="center", va="center", transform=ax.transAxes,
+            bbox=dict(boxstyle="round,pad=0.4", facecolor="lightyellow", edgecolor="0.3"))
+    _arrow(ax, (0.84, 0.38), (0.84, 0.26))
+    ax.set_title("RAG end to end (the paper's Figure 1), on one of our questions")
+    return ax
+
+
+# ---- RAG-Token as a sum over assignments (notebook 3) ----
+
+def plot_assignments(ax, p_terms, assignments, titles: Sequence[str], p_y: float, n_assignments: int):
+    """The largest terms Π_i p(a_i|x) p_θ(y_i|x,a_i,y<i) of RAG-Token's sum over assignments, one bar each,
+    labelled by the passage each token reads    (n,) p_terms, (n, T) assignments"""
+    p_terms = np.asarray(p_terms, dtype=float)
+    rows = np.arange(len(p_terms))
+    short = [t[:10] for t in titles]
+    labels = [" · ".join(f"{short[z]}" if i == 0 or z != a[i - 1] else "〃" for i, z in enumerate(a))
+              for a in np.asarray(assignments)]
+    ax.barh(rows, p_terms / p_y, color=VARIANT_COLORS["token"])
+    ax.set_yticks(rows, labels=labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"share of p(y|x) = {p_y:.3g} held by the term")
+    ax.set_ylabel("passage read by token 1 · 2 · … (〃 = same)")
+    ax.set_title(f"RAG-Token's largest terms among {n_assignments:,} assignments")
+    return ax

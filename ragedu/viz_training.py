@@ -58,3 +58,72 @@ def plot_posterior_change(ax, p_before, p_after, titles: Sequence[str], question
     ax.legend(loc="lower right")
     return ax
 
+
+
+def plot_score_gradient(ax, g, title: str | None = None):
+    """Which passages one gradient step on −log p(y|x) pushes up and down: bars of −∂/∂s(z), beside the prior p(z|x)
+    and the posterior p(z|x,y) that make it (`ragedu.gradients.ScoreGradient`)."""
+    push = np.asarray(g.push, dtype=float)
+    rows = np.arange(len(push))
+    ax.barh(rows, push, color=["tab:green" if v > 0 else "tab:red" for v in push])
+    ax.set_yticks(rows, labels=[f"{t}  ({p:.2f} → {q:.2f})" for t, p, q in zip(g.titles, g.p_z, g.p_z_given_y)])
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", linewidth=0.8)
+    lim = max(abs(push).max(), 1e-3) * 1.15
+    ax.set_xlim(-lim, lim)
+    ax.set_xlabel("−∂(−log p(y|x)) / ∂s(z): green = a step raises s(z), red = lowers it")
+    ax.set_ylabel("passage (p(z|x) → p(z|x,y))")
+    ax.set_title(title or f"One training step on: {g.question} → {g.answer}")
+    return ax
+
+
+def plot_retrieval_collapse(axes, run, healthy, healthy_label: str = "shipped retriever"):
+    """Two panels for a short stage-3 run from a bad start (`ragedu.collapse.CollapseRun`) beside a healthy retriever
+    (a `Monitor`): the mean entropy H(p(z|x)) along the run; and, rank by rank, how many questions retrieve each
+    passage (most retrieved first), at the run's start and end and for the healthy retriever."""
+    left, right = axes
+    left.plot(run.steps, [m.entropy for m in run.monitors], "o-", color="tab:red", label="random q(x) start")
+    left.axhline(healthy.entropy, color="tab:blue", linestyle="--", label=healthy_label)
+    left.set_ylim(0, None)
+    left.set_xlabel("RAG fine-tuning step")
+    left.set_ylabel("mean H(p(z|x)) over the top K, nats")
+    left.set_title("Entropy of p(z|x)")
+    left.legend(loc="lower left")
+    for m, style, label in ((run.monitors[0], ":", "random start, step 0"),
+                            (run.monitors[-1], "-", f"random start, step {run.steps[-1]}"),
+                            (healthy, "-", healthy_label)):
+        ranked = np.sort(np.asarray(m.counts))[::-1]
+        ranked = ranked[ranked > 0]
+        color = "tab:blue" if m is healthy else "tab:red"
+        right.step(np.arange(1, len(ranked) + 1), ranked, where="mid", linestyle=style, color=color, linewidth=2,
+                   label=f"{label}: {m.distinct} passages")
+    right.set_xscale("log")
+    right.set_xlabel("passages, most retrieved first (rank)")
+    right.set_ylabel("questions retrieving it")
+    right.set_title("How often each passage is retrieved")
+    right.legend(loc="center right")
+    return axes
+
+
+def plot_vector_picture(ax, pic):
+    """d(z) as grey dots (gold passages named), each question's q(x) before (hollow) and after (filled)
+    fine-tuning, an arrow between them (`ragedu.projection.VectorPicture`)."""
+    d = np.asarray(pic.d_z, dtype=float)
+    ax.scatter(d[:, 0], d[:, 1], color="0.7", s=25, label="d(z), passages near the questions")
+    for i in pic.gold:
+        ax.scatter(*d[i], color="black", marker="D", s=40)
+        ax.annotate(pic.titles[i], d[i], xytext=(4, 4), textcoords="offset points")
+    before, after = np.asarray(pic.q_before, dtype=float), np.asarray(pic.q_after, dtype=float)
+    ax.scatter(before[:, 0], before[:, 1], facecolors="none", edgecolors="tab:purple", s=60,
+               label="q(x) before: stage-1 encoder")
+    ax.scatter(after[:, 0], after[:, 1], color="tab:purple", s=60, label="q(x) after RAG fine-tuning")
+    for b, a, i in zip(before, after, pic.gold):
+        ax.annotate("", xy=a, xytext=b, arrowprops=dict(arrowstyle="->", color="tab:purple", linewidth=1.2))
+        ax.plot(*zip(a, d[i]), color="0.5", linestyle=":", linewidth=1)   # to its gold passage
+    ax.scatter([], [], color="black", marker="D", s=40, label="gold passage d(z)")
+    ax.set_xlabel("first principal component")
+    ax.set_ylabel("second principal component")
+    ax.plot([], [], color="0.5", linestyle=":", label="q(x) after ··· its gold passage")
+    ax.set_title(f"q(x) and d(z) in 2-D (PCA of each kind centred, {pic.explained:.0%} of the variance)")
+    ax.legend(loc="best", fontsize=12)
+    return ax

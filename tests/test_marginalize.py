@@ -115,3 +115,15 @@ def test_unknown_variant_and_bad_shapes_are_refused():
         rag_log_likelihood("seq2seq", log_p_z, log_p_yi)
     with pytest.raises(AssertionError, match=r"\(B, K, T\)"):
         rag_token_log_likelihood(log_p_z, log_p_yi[:, :2])
+
+
+def test_hugging_faces_prior_at_one_target_position_is_the_same_rag_sequence_sum():
+    from ragedu.marginalize import prior_at_position_log_likelihood
+
+    g = torch.Generator().manual_seed(3)
+    log_p_z = torch.randn(2, 4, generator=g, dtype=torch.float64).log_softmax(-1)
+    log_p_yi = -torch.rand(2, 4, 5, generator=g, dtype=torch.float64) * 3
+    for position in (0, 1, 4):
+        assert torch.allclose(prior_at_position_log_likelihood(log_p_z, log_p_yi, position),
+                              rag_sequence_log_likelihood(log_p_z, log_p_yi))
+    assert not torch.allclose(torch.logsumexp(log_p_yi.sum(-1), -1), rag_sequence_log_likelihood(log_p_z, log_p_yi))
