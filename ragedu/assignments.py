@@ -52,3 +52,26 @@ def rag_token_assignments(log_p_z: torch.Tensor, log_p_yi: torch.Tensor) -> Assi
     tokens = torch.arange(T)
     log_terms = (log_p_z[a] + log_p_yi[a, tokens]).sum(-1)          # (A,) Σ_i log p(a_i|x) + log p_θ(y_i|x,a_i,…)
     return Assignments(a, log_terms, torch.logsumexp(log_terms, 0))
+
+
+@dataclass
+class Transition:
+    """RAG-Token's first decoding step for one question: what its beam search ranks, token by token."""
+
+    log_p_next: torch.Tensor   # (K, V) log p_θ(y_1|x,z) under each passage
+    log_p_z: torch.Tensor      # (K,) log p(z|x)
+    marginal: torch.Tensor     # (V,) log p'(y_1|x) = log Σ_z p(z|x) p_θ(y_1|x,z): a distribution over tokens
+
+
+@torch.no_grad()
+def first_step_transition(model, question: str, k: int) -> Transition:
+    """The marginal transition p'(y_1|x) RAG-Token's beam search extends its beams with, over the vocabulary
+    (`model` a ragedu.model.RagModel; passed in, not imported: this module is maths)."""
+    from ragedu.marginalize import rag_token_marginal
+
+    generator, retrieved = model.generator, model.retriever.retrieve([question], k)
+    ids, mask = generator.context_inputs(retrieved.titles, retrieved.texts, retrieved.questions)   # (1, K, L)
+    rows = generator.encode(ids, mask)[0]                                                          # (K, L, D)
+    start = torch.full((k, 1), generator.decoder_prefix[0], dtype=torch.long)
+    log_p_next, _ = generator.next_token_log_probs(start, rows)                                   # (K, V)
+    return Transition(log_p_next, retrieved.log_p_z[0], rag_token_marginal(retrieved.log_p_z, log_p_next[None])[0])

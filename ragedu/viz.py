@@ -162,17 +162,33 @@ def plot_rag_overview(ax, question: str, titles: Sequence[str], p_z: Sequence[fl
 
 def plot_assignments(ax, p_terms, assignments, titles: Sequence[str], p_y: float, n_assignments: int):
     """The largest terms Π_i p(a_i|x) p_θ(y_i|x,a_i,y<i) of RAG-Token's sum over assignments, one bar each,
-    labelled by the passage each token reads    (n,) p_terms, (n, T) assignments"""
+    labelled by the passage (1…K) each token reads, as a share of the whole sum p(y|x)    (n,) p_terms, (n, T)"""
     p_terms = np.asarray(p_terms, dtype=float)
     rows = np.arange(len(p_terms))
-    short = [t[:10] for t in titles]
-    labels = [" · ".join(f"{short[z]}" if i == 0 or z != a[i - 1] else "〃" for i, z in enumerate(a))
-              for a in np.asarray(assignments)]
     ax.barh(rows, p_terms / p_y, color=VARIANT_COLORS["token"])
-    ax.set_yticks(rows, labels=labels)
+    ax.set_yticks(rows, labels=[" ".join(str(int(z) + 1) for z in a) for a in np.asarray(assignments)])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"share of p(y|x) = {p_y:.3g} held by the term")
-    ax.set_ylabel("passage read by token 1 · 2 · … (〃 = same)")
-    ax.set_title(f"RAG-Token's largest terms among {n_assignments:,} assignments")
+    ax.set_ylabel("passage read by token 1 … T")
+    key = "\n".join(f"{z + 1} = {t}" for z, t in enumerate(titles))
+    ax.text(0.97, 0.05, key, transform=ax.transAxes, ha="right", va="bottom",
+            bbox=dict(boxstyle="round", facecolor="white", edgecolor="0.6"))
+    ax.set_title(f"The largest of {n_assignments:,} assignments")
+    return ax
+
+
+def plot_transition(ax, marginal, labels: Sequence[str], n: int = 8, title: str | None = None):
+    """The n likeliest first tokens under RAG-Token's marginal transition p'(y_1|x), a distribution over the
+    generator's vocabulary    (V,) log p', V labels (e.g. token_labels of range(V))"""
+    p = np.exp(np.asarray(marginal, dtype=float))
+    top = np.argsort(-p)[:n]
+    rows = np.arange(len(top))
+    ax.barh(rows, p[top], color=VARIANT_COLORS["token"])
+    ax.set_yticks(rows, labels=[labels[i] for i in top])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("p'(y_1 | x) = Σ_z p(z|x) p_θ(y_1|x,z)")
+    ax.set_ylabel("token of the vocabulary")
+    ax.set_title(title or f"What the beam search extends by: {len(p):,} tokens")
     return ax

@@ -35,7 +35,7 @@ def test_the_saved_sweep_belongs_to_the_shipped_model():
     sweep = load_k_sweep(RESULTS)
     assert sweep.manifest_sha256 == manifest_digest(DEFAULT_MODEL_DIR), (
         "data/results/k_sweep.json was computed on another model; rerun "
-        "`python -m ragedu.k_sweep --limit 120 --json --out data/results/k_sweep.json`")
+        "`python -m ragedu.k_sweep --limit 64 --json --out data/results/k_sweep.json`")
     assert sweep.ks == sorted(sweep.ks) and sweep.recall == sorted(sweep.recall)
     assert all(len(v) == len(sweep.ks) for v in sweep.exact_match.values())
     assert RESULTS.parent == DATA_DIR / "results" and json.loads(RESULTS.read_text())["split"] == "test"
