@@ -141,8 +141,8 @@ def plot_rag_overview(ax, question: str, titles: Sequence[str], p_z: Sequence[fl
     _arrow(ax, (0.14, 0.85), (0.14, 0.69))
     _arrow(ax, (0.14, 0.55), (0.14, 0.40))
     K = len(titles)
-    ys = np.linspace(0.85, 0.12, K)
-    ax.text(0.50, 0.98, f"top-K passages z (K = {K}), p(z | x)", ha="center", va="center", transform=ax.transAxes)
+    ys = np.linspace(0.82, 0.10, K)
+    ax.text(0.50, 0.94, f"top-K passages z (K = {K}), p(z | x)", ha="center", va="center", transform=ax.transAxes)
     for y, title, p in zip(ys, titles, p_z):
         _box(ax, 0.50, y, f"{title}   {p:.2f}", "#eeeeee", width=30)
         _arrow(ax, (0.27, 0.30), (0.40, y))
