@@ -216,7 +216,10 @@ def test_the_shipped_model_was_trained_by_the_default_recipe():
     shipped = json.loads((DEFAULT_MODEL_DIR / "train_config.json").read_text())
     default = asdict(TrainConfig())
     default["vocab_size"] = shipped["vocab_size"]  # the tokenizer trainer may stop short of the asked size
-    assert shipped == default
+    # switches added to the recipe after the shipped run, whose default is what that run did
+    added_since = {k: v for k, v in default.items() if k not in shipped}
+    assert added_since == {"freeze_query_encoder": False}
+    assert {**shipped, **added_since} == default
 
 
 def test_fitted_lowercases_then_shortens_a_training_question_too_long_for_the_generator():
