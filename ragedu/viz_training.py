@@ -98,10 +98,11 @@ def plot_retrieval_collapse(axes, run, healthy, healthy_label: str = "shipped re
         right.step(np.arange(1, len(ranked) + 1), ranked, where="mid", linestyle=style, color=color, linewidth=2,
                    label=f"{label}: {m.distinct} passages")
     right.set_xscale("log")
+    right.set_ylim(0, 1.5 * max(int(m.counts.max()) for m in (run.monitors[0], run.monitors[-1], healthy)))  # room for the key
     right.set_xlabel("passages, most retrieved first (rank)")
     right.set_ylabel("questions retrieving it")
     right.set_title("How often each passage is retrieved")
-    right.legend(loc="center right")
+    right.legend(loc="upper right")
     return axes
 
 
