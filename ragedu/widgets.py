@@ -70,22 +70,24 @@ def _shorten(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
 
-def matrix_figure(view: ExplorerView, new_figure=None, rows: int = 6):
-    """RAG-Sequence's hypothesis × passage matrix at the view's K and mode (ragedu.viz_decoding): its best
-    `rows` hypotheses of either ranking, long answers cut in the labels (the answers table has them whole)."""
+def matrix_figure(view: ExplorerView, new_figure=None, rows: int = 3):
+    """RAG-Sequence's hypothesis × passage matrix at the view's K and mode (ragedu.viz_decoding): the best
+    `rows` hypotheses of each ranking, thorough and fast (at most 2·rows; each row costs a redraw ~0.03 s),
+    long answers cut in the labels (the answers table has them whole)."""
     matrix = view.matrix
     shown = matrix.best_of_both(rows)
     labels = [f"{_shorten(matrix.texts[h], 34)!r}  p(y|x)=0.000" for h in shown]
-    left, K = _label_inches(labels) + 0.3, len(view.titles)
+    left, K = 0.1 + 0.085 * max(map(len, labels)) + 0.35, len(view.titles)   # 12-pt labels, then the y label
     width = min(10, left + 1.6 + 0.62 * K)
-    bottom = 0.9 + 0.1 * max(map(len, view.titles))
-    fig = _figure(new_figure, width, 1.6 + 0.45 * len(shown) + bottom, left, bottom)
-    fig.subplots_adjust(top=1 - 1.2 / fig.get_figheight())
+    bottom = 0.75 + 0.085 * max(len(t) for t in view.titles + ["p(z|x)=0.00"])
+    fig = _figure(new_figure, width, 1.2 + 0.5 * len(shown) + bottom, left, bottom)
+    fig.subplots_adjust(top=1 - 0.95 / fig.get_figheight())
     ax = fig.add_subplot()
-    plot_hypothesis_matrix(ax, matrix, view.titles, rows=shown, title=f"RAG-Sequence, {view.mode} decoding: "
-                           f"p_θ(y | x, z) for its {len(shown)} best hypotheses")
+    plot_hypothesis_matrix(ax, matrix, view.titles, rows=shown,
+                           title=f"RAG-Sequence, {view.mode} decoding: p_θ(y | x, z)")
     ax.tick_params(axis="x", labelrotation=90)
-    ax.set_yticks(ax.get_yticks(), labels=[_shorten(t.get_text(), 34 + 15) for t in ax.get_yticklabels()])
+    labels = [t.get_text().rpartition("  p(y|x)=") for t in ax.get_yticklabels()]   # (answer, sep, number)
+    ax.set_yticks(ax.get_yticks(), labels=[_shorten(y, 36) + sep + p for y, sep, p in labels])
     return fig
 
 

@@ -179,7 +179,7 @@ def test_figures_draw_the_view(model, one_thread):
         np.testing.assert_allclose(shown[:, 1:], view.posteriors[variant], atol=1e-6)
         assert [t.get_text() for t in ax.get_xticklabels()] == ["p(z|x)", *view.tokens]
     matrix = widgets.matrix_figure(view).axes[0]
-    assert matrix.images[0].get_array().shape == (min(6, len(view.matrix.texts)), 4)
+    assert matrix.images[0].get_array().shape == (len(view.matrix.best_of_both(3)), 4)
 
 
 def test_explore_outside_jupyter_prints_and_draws_without_a_display(model, capsys, monkeypatch, one_thread):
