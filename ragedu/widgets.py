@@ -70,10 +70,13 @@ def _shorten(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
 
-def matrix_figure(view: ExplorerView, new_figure=None, rows: int = 3):
+MATRIX_ROWS = 3  # hypotheses drawn per ranking: each row costs a redraw about 0.03 s
+
+
+def matrix_figure(view: ExplorerView, new_figure=None, rows: int = MATRIX_ROWS):
     """RAG-Sequence's hypothesis × passage matrix at the view's K and mode (ragedu.viz_decoding): the best
-    `rows` hypotheses of each ranking, thorough and fast (at most 2·rows; each row costs a redraw ~0.03 s),
-    long answers cut in the labels (the answers table has them whole)."""
+    `rows` hypotheses of each ranking, thorough and fast (at most 2·rows), long answers cut in the labels (the
+    answers table has them whole)."""
     matrix = view.matrix
     shown = matrix.best_of_both(rows)
     labels = [f"{_shorten(matrix.texts[h], 34)!r}  p(y|x)=0.000" for h in shown]
@@ -98,7 +101,8 @@ def matrix_caption(view: ExplorerView) -> str:
     missed = "rescored by an extra pass (thorough)" if view.mode == "thorough" else "assumed 0 (fast: no extra pass)"
     return (f"<p class='ragedu-matrix-caption'>RAG-Sequence: {len(matrix.hypotheses)} hypotheses y from the "
             f"{view.k} passages' beams of {view.num_beams}; {cells.count('beam')} of the {len(cells)} cells "
-            f"p_θ(y|x,z) come from a beam, {len(cells) - cells.count('beam')} are {missed}.</p>")
+            f"p_θ(y|x,z) come from a beam, {len(cells) - cells.count('beam')} are {missed}. The matrix draws the "
+            f"best {MATRIX_ROWS} y of each mode.</p>")
 
 
 def png(fig, dpi: int = 100) -> tuple[bytes, int]:
@@ -220,7 +224,7 @@ class Explorer:
         """The callback of every control: say it is busy, compute (cached), draw, then show all at once."""
         if self._holding:
             return None
-        self.busy.value = "<span class='ragedu-busy' style='color:#8a5a00'>⏳ computing…</span>"
+        self.busy.value = "<b class='ragedu-busy' style='color:#8a5a00'>computing…</b>"  # no emoji: fonts lack them
         try:
             view = self._show(self.state.view(self.question.value, self.k.value, self.variant.value,
                                               self.mode.value, self.num_beams.value))
@@ -234,7 +238,7 @@ class Explorer:
             self.try_this.unobserve(self.choose, names="value")
             self.try_this.value, chosen = -1, None
             self.try_this.observe(self.choose, names="value")
-        self.hint.value = "" if chosen is None else f"<p class='ragedu-hint'>👉 {html.escape(chosen.sentence())}</p>"
+        self.hint.value = "" if chosen is None else f"<p class='ragedu-hint'><b>Look:</b> {html.escape(chosen.sentence())}</p>"
         if view.message:
             self.message.value = f"<p class='ragedu-message' style='color:#b00'>{html.escape(view.message)}</p>"
             self.answers.value = self.passages.value = self.matrix_caption.value = ""
