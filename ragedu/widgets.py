@@ -59,7 +59,7 @@ def figure2_figure(view: ExplorerView, new_figure=None):
     K, T = view.posteriors["token"].shape
     left, tall = _label_inches(view.titles) + 0.35, 0.3 + 0.1 * max(len(PRIOR_LABEL), *map(len, view.tokens))
     width = min(10, left + 1.2 + 2 * max(3.3, 0.26 * (T + 1)))    # inches: at most 10, as every course figure
-    fig = _figure(new_figure, width, 1.1 + 0.3 * K + tall + 0.4, left, tall + 0.4)
+    fig = _figure(new_figure, width, 1.1 + 0.3 * max(K, 4) + tall + 0.4, left, tall + 0.4)   # K = 1 still reads
     fig.subplots_adjust(top=1 - 1.05 / fig.get_figheight(), right=1 - 0.9 / width, wspace=0.08)
     axes = fig.subplots(1, 2, sharey=True)
     plot_figure2(axes, view.p_z, view.posteriors, view.tokens, view.titles, answer_of=view.variant)
@@ -80,8 +80,8 @@ def matrix_figure(view: ExplorerView, new_figure=None, rows: int = MATRIX_ROWS):
     matrix = view.matrix
     shown = matrix.best_of_both(rows)
     labels = [f"{_shorten(matrix.texts[h], 34)!r}  p(y|x)=0.000" for h in shown]
-    left, K = 0.1 + 0.085 * max(map(len, labels)) + 0.35, len(view.titles)   # 12-pt labels, then the y label
-    width = min(10, left + 1.6 + 0.62 * K)
+    left, K = 0.2 + 0.085 * max(map(len, labels)) + 0.5, len(view.titles)    # 12-pt labels, then the y label
+    width = min(10, left + 1.4 + max(4.8, 0.62 * K))    # room for the title and legend at K = 1
     bottom = 0.75 + 0.085 * max(len(t) for t in view.titles + ["p(z|x)=0.00"])
     fig = _figure(new_figure, width, 1.2 + 0.5 * len(shown) + bottom, left, bottom)
     fig.subplots_adjust(top=1 - 0.95 / fig.get_figheight())
