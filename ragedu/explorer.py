@@ -13,45 +13,66 @@ Nothing that did not change is recomputed:
           Y_K = the hypotheses found by the beams of the first K passages
           thorough  p(y|x) = Σ_{z ≤ K} p_K(z|x) p_θ(y|x,z)
           fast      the same sum over the z ≤ K whose beam found y
-      (`rag_sequence_at_k`). Subtle: p_K(z|x) is renormalised over the first K passages, not sliced.
+      (`sequence_matrix_at_k`, `rag_sequence_at_k`). Subtle: p_K(z|x) is renormalised over the first K
+      passages, not sliced.
     - RAG-Token mixes the K passages at every step, so it is decoded once per (question, K, beam size).
-    - the posterior heatmap is one teacher-forced pass over the shown answer's tokens per setting.
+    - the two posteriors (the paper's Figure 2, both models on the shown answer) come from one teacher-forced
+      pass over the answer's tokens per (question, K, answer).
+Torch computes with `threads` threads (default 1): on a busy 2-core laptop a second thread mostly waits for
+the core another program holds (benchmarks/explorer.py measures both).
 Every result is memoised by its settings, so going back to a setting seen before costs nothing.
 """
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ragedu.beam import NEG_INF
-from ragedu.decoding import check_mode, decode
-from ragedu.marginalize import check_variant, rag_sequence_ranking, sequence_posterior, token_posterior
+from ragedu.decoding import check_mode, decode, sequence_trace
+from ragedu.marginalize import check_variant, sequence_posterior, token_posterior
 from ragedu.model import RagModel
 from ragedu.retriever import Retrieved
 from ragedu.traces import RagSequenceTrace
-from ragedu.viz import VARIANT_NAMES
 
 DEFAULT_QUESTION = "What is the capital of Austria?"
 MAX_BEAMS = 6  # thorough decoding at K_max costs |Y|·K_max passes; beyond 6 a redraw takes seconds
 
 
-def rag_sequence_at_k(trace: RagSequenceTrace, log_p_z: torch.Tensor, mode: str) -> tuple[list[int], float]:
-    """RAG-Sequence's best answer at K ≤ K_max, from one question's thorough trace at K_max    -> (ids, log p(y|x))
-
-    trace.log_p_y_given_z (H, K_max) holds every p_θ(y|x,z); log_p_z (K,) is p_K(z|x) (`Retrieved.top`)."""
+def sequence_matrix_at_k(trace: RagSequenceTrace, log_p_z: torch.Tensor, mode: str) -> RagSequenceTrace:
+    """RAG-Sequence's hypothesis × passage matrix at K ≤ K_max, sliced from one question's thorough trace at K_max
+    trace.log_p_y_given_z (H, K_max) holds every p_θ(y|x,z); log_p_z (K,) is p_K(z|x) (`Retrieved.top`)
+    -> a RagSequenceTrace of the H_K hypotheses of Y_K (those some z ≤ K found) × the first K passages, each
+    cell marked 'beam', or 'rescored' (thorough) / 'assumed zero' (fast), both rankings, `mode` the one shown."""
     check_mode(mode)
     K = log_p_z.shape[0]
-    beam = torch.tensor([[s == "beam" for s in row[:K]] for row in trace.source], dtype=torch.bool,
-                        device=log_p_z.device)                             # (H, K) found by z's own beams
-    in_y = beam.any(dim=-1, keepdim=True).expand_as(beam)                  # (H, K) y ∈ Y_K: some z ≤ K found it
-    known = beam if mode == "fast" else in_y                               # fast: p_θ(y|x,z) := 0 off z's beam
-    log_p_y_given_z = trace.log_p_y_given_z[:, :K].masked_fill(~known, NEG_INF)  # (H, K)
-    log_p_y, order = rag_sequence_ranking(log_p_z[None], log_p_y_given_z[None])  # (1, H) each
-    best = int(order[0, 0])                                                # ties: the first found, as decode
-    return trace.hypotheses[best], float(log_p_y[0, best])
+    found = torch.tensor([[s == "beam" for s in row[:K]] for row in trace.source], dtype=torch.bool,
+                         device=log_p_z.device).reshape(len(trace.source), K)  # (H, K) found by z's own beams
+    rows = found.any(dim=-1).nonzero().view(-1).tolist()                    # Y_K, in the order found
+    return sequence_trace(mode, [trace.texts[h] for h in rows], log_p_z, trace.log_p_y_given_z[rows, :K],
+                          found[rows], [trace.hypotheses[h] for h in rows])
+
+
+def rag_sequence_at_k(trace: RagSequenceTrace, log_p_z: torch.Tensor, mode: str) -> tuple[list[int], float]:
+    """RAG-Sequence's best answer at K ≤ K_max in either mode, from the thorough trace at K_max
+        thorough  p(y|x) = Σ_{z ≤ K} p_K(z|x) p_θ(y|x,z)          fast: the same over the z whose beam found y
+    -> (ids, log p(y|x)); ties go to the first found, as in `decode`."""
+    matrix = sequence_matrix_at_k(trace, log_p_z, mode)
+    best = (matrix.rank_thorough if mode == "thorough" else matrix.rank_fast)[0]
+    return matrix.hypotheses[best], float(matrix.log_p_y[best])
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Compute with n torch threads, then give back the caller's setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass
@@ -60,7 +81,7 @@ class ExplorerView:
 
     question: str
     k: int
-    variant: str                          # whose answer the heatmap explains: "token" or "sequence"
+    variant: str                          # whose answer the two posteriors explain: "token" or "sequence"
     mode: str                             # RAG-Sequence decoding: "thorough" or "fast"
     num_beams: int
     titles: list[str]                     # K passage titles, best first
@@ -68,23 +89,26 @@ class ExplorerView:
     p_z: list[float]                      # K   p(z|x), renormalised over the top K
     answers: dict[str, tuple[str, float]]  # variant -> (answer, p(y|x)); for fast mode its estimate
     tokens: list[str]                     # T   the shown answer's tokens, </s> last
-    posterior: np.ndarray                 # (K, T) token: p(z|x,y_i,y<i); sequence: p(z|x,y≤i)
-    posterior_title: str
+    posteriors: dict[str, np.ndarray]     # (K, T) each: "token" p(z|x,y_i,y<i), "sequence" p(z|x,y≤i), on that answer
+    matrix: RagSequenceTrace | None       # RAG-Sequence's hypotheses Y_K × the K passages, marked for `mode`
     message: str | None = None            # set, and the rest empty, when the input cannot be answered
     memory_note: str | None = None        # ragedu.relevance's sentence when it says the memory holds nothing on x
 
 
 def empty_view(question: str, k: int, variant: str, mode: str, num_beams: int, message: str) -> ExplorerView:
     return ExplorerView(question, k, variant, mode, num_beams, titles=[], texts=[], p_z=[], answers={},
-                        tokens=[], posterior=np.zeros((0, 0)), posterior_title="", message=message)
+                        tokens=[], posteriors={}, matrix=None, message=message)
 
 
 class ExplorerState:
     """The explorer's computation, memoised per setting (see the module docstring for what is shared)."""
 
-    def __init__(self, model: RagModel, k_max: int = 10, max_len: int = 20, max_cached: int = 256):
+    def __init__(self, model: RagModel, k_max: int = 10, max_len: int = 20, max_cached: int = 256, threads: int = 1):
         if not isinstance(k_max, int) or not 1 <= k_max <= len(model.retriever.corpus):
             raise ValueError(f"k_max must be an integer between 1 and the corpus size, got {k_max!r}")
+        if not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a whole number of at least 1, got {threads!r}")
+        self.threads = threads
         self.model = model.eval()                       # no dropout: the same question gives the same numbers
         self.k_max = k_max
         self.max_len = max_len
@@ -123,15 +147,21 @@ class ExplorerState:
             self.model, [question], "sequence", self.k_max, mode="thorough", num_beams=num_beams,
             max_len=self.max_len, trace=True, retrieved=self.retrieved(question)).trace[0])
 
-    def sequence_answer(self, question: str, k: int, mode: str, num_beams: int) -> tuple[list[int], float]:
-        """RAG-Sequence's best answer at K in either mode, sliced from the trace    -> (ids, log p(y|x))"""
-        return rag_sequence_at_k(self.sequence_trace(question, num_beams),
-                                 self.retrieved(question).top(k).log_p_z[0], mode)
+    def sequence_matrix(self, question: str, k: int, mode: str, num_beams: int) -> RagSequenceTrace:
+        """RAG-Sequence's hypothesis × passage matrix at K in either mode, sliced from the trace."""
+        return self._memo(("matrix", question, k, mode, num_beams), lambda: sequence_matrix_at_k(
+            self.sequence_trace(question, num_beams), self.retrieved(question).top(k).log_p_z[0], mode))
 
-    def posterior(self, question: str, k: int, variant: str, ids: tuple[int, ...]) -> np.ndarray:
-        """Which passage each answer token leans on    -> (K, T)
-            token      p(z|x,y_i,y<i) ∝ p(z|x) p_θ(y_i|x,z,y<i)
-            sequence   p(z|x,y≤i)     ∝ p(z|x) Π_{j≤i} p_θ(y_j|x,z,y<j)"""
+    def sequence_answer(self, question: str, k: int, mode: str, num_beams: int) -> tuple[list[int], float]:
+        """RAG-Sequence's best answer at K in either mode    -> (ids, log p(y|x))"""
+        matrix = self.sequence_matrix(question, k, mode, num_beams)
+        best = (matrix.rank_thorough if mode == "thorough" else matrix.rank_fast)[0]
+        return matrix.hypotheses[best], float(matrix.log_p_y[best])
+
+    def posteriors(self, question: str, k: int, ids: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """Which passage each token of the answer y leans on, under both models    -> variant -> (K, T)
+            token      p(z|x,y_i,y<i) ∝ p(z|x) p_θ(y_i|x,z,y<i)                 a fresh choice at every token
+            sequence   p(z|x,y≤i)     ∝ p(z|x) Π_{j≤i} p_θ(y_j|x,z,y<j)         evidence accumulated so far"""
         def run():
             passages = self.retrieved(question).top(k)
             context_ids, context_mask = self.model.generator.context_inputs(passages.titles, passages.texts,
@@ -139,14 +169,18 @@ class ExplorerState:
             y = torch.tensor([ids], device=context_ids.device)                # (1, T)
             with torch.no_grad():
                 log_p_yi = self.model.generator.log_p_yi(context_ids, context_mask, y, torch.ones_like(y))  # (1, K, T)
-            posterior = token_posterior if variant == "token" else sequence_posterior
-            return posterior(passages.log_p_z, log_p_yi)[0].exp().numpy()   # (K, T)
-        return self._memo(("posterior", question, k, variant, ids), run)
+            return {"token": token_posterior(passages.log_p_z, log_p_yi)[0].exp().numpy(),        # (K, T)
+                    "sequence": sequence_posterior(passages.log_p_z, log_p_yi)[0].exp().numpy()}  # (K, T)
+        return self._memo(("posteriors", question, k, ids), run)
 
     def view(self, question: str, k: int, variant: str = "token", mode: str = "thorough",
              num_beams: int = 4) -> ExplorerView:
         """Everything the explorer shows; bad input gives a view with a message instead of an exception."""
         question = question.strip() if isinstance(question, str) else question
+        with torch_threads(self.threads):
+            return self._view(question, k, variant, mode, num_beams)
+
+    def _view(self, question, k: int, variant: str, mode: str, num_beams: int) -> ExplorerView:
         try:
             if not question:
                 raise ValueError("type a question first, e.g. " + repr(DEFAULT_QUESTION))
@@ -157,21 +191,19 @@ class ExplorerState:
             passages = self.retrieved(question).top(k)                     # checks 1 ≤ K ≤ K_max
             answers = {"token": self.token_answer(question, k, num_beams),
                        "sequence": self.sequence_answer(question, k, mode, num_beams)}
+            matrix = self.sequence_matrix(question, k, mode, num_beams)
         except ValueError as error:  # an empty or too long question, a K out of range: say so, don't crash
             return empty_view(question, k, variant, mode, num_beams, str(error))
         ids, _ = answers[variant]
         tokenizer = self.model.generator.tokenizer
         signals = self.retrieved(question).memory_signals  # the best raw score: the same for every K
-        kind = "p(z | x, y_i, y<i): the passage each token leans on" if variant == "token" else \
-               "p(z | x, y≤i): the passage explaining the answer so far"
         return ExplorerView(
             question=question, k=k, variant=variant, mode=mode, num_beams=num_beams,
             titles=passages.titles[0], texts=passages.texts[0], p_z=passages.log_p_z[0].exp().tolist(),
             answers={v: (tokenizer.decode(a, skip_special_tokens=True).strip(), float(np.exp(lp)))
                      for v, (a, lp) in answers.items()},
             tokens=[tokenizer.decode([i]).strip() or "␣" for i in ids],
-            posterior=self.posterior(question, k, variant, tuple(ids)),
-            posterior_title=f"{VARIANT_NAMES[variant]}: {kind}",
+            posteriors=self.posteriors(question, k, tuple(ids)), matrix=matrix,
             memory_note=signals[0].sentence if signals and signals[0].speaks else None,
         )
 

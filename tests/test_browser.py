@@ -1,8 +1,9 @@
 """The course in a real browser: JupyterLab on 127.0.0.1, headless Chromium driven by selenium.
 
-It opens notebook 1 and the explorer (notebook 9), runs all their cells, then changes K and the question in
-the explorer as a student would (typing into the widget) and checks that the passages and probabilities shown
-change. Screenshots go to the test's tmp dir, and to $RAGEDU_SCREENSHOTS if set.
+It opens notebook 1 and the explorer (notebook 9), runs all their cells, then drives the explorer as a student
+would: types K and a question, switches RAG-Sequence's decoding mode, moves the beam size and picks a "try this"
+input, and checks that what each changes is drawn (the passages and probabilities, the matrix image and its
+caption, the answers). Screenshots go to the test's tmp dir, and to $RAGEDU_SCREENSHOTS if set.
 
 Needs the Debian packages chromium and chromium-driver (.ci/run installs them) and the selenium package;
 skips with a message without them. JupyterLab runs on copies of the notebooks, with its config, data, runtime
@@ -35,7 +36,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 
 def free_port() -> int:
@@ -140,6 +141,9 @@ return {
 """
 
 
+MATRIX = ".ragedu-matrix img, img.ragedu-matrix"
+
+
 def wait_for(driver, condition, timeout: float, message: str):
     return WebDriverWait(driver, timeout, poll_frequency=0.25).until(lambda d: condition(d), message=message)
 
@@ -169,6 +173,21 @@ def explorer_numbers(driver) -> dict:
             "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent.trim())", selector)
     return {"titles": cells(".ragedu-passages td.title"), "p_z": cells(".ragedu-passages td.p"),
             "answers": cells(".ragedu-answers td.answer"), "p_y": cells(".ragedu-answers td.p")}
+
+
+def text_of(driver, selector: str) -> str:
+    return driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : ''",
+                                 selector)
+
+
+def src_of(driver, selector: str) -> str:
+    return driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.src : ''", selector)
+
+
+def click_toggle(driver, css_class: str, label: str) -> None:
+    """Click the button of an ipywidgets ToggleButtons whose text is `label`."""
+    buttons = driver.find_elements(By.CSS_SELECTOR, f".{css_class} button")
+    next(b for b in buttons if b.text.strip() == label).click()
 
 
 def set_slider(driver, css_class: str, value: int) -> None:
@@ -215,7 +234,42 @@ def test_notebook_1_and_the_explorer_run_and_respond_in_jupyterlab(lab, browser,
     settle(browser)
     screenshots(browser, "09_explorer_new_question")
 
-    # the heatmap is an image the widget redrew, not a blank
-    image = browser.find_element(By.CSS_SELECTOR, ".ragedu-explorer img")
+    # the posterior figure is an image the widget redrew, not a blank
+    image = browser.find_element(By.CSS_SELECTOR, ".ragedu-figure2 img, img.ragedu-figure2")
     assert image.size["width"] > 200 and image.size["height"] > 100 and image.get_attribute("src") != heatmap
+
+    # RAG-Sequence's decoding mode: the matrix's rescored cells become cells assumed 0, in its image and caption
+    matrix, caption = src_of(browser, MATRIX), text_of(browser, ".ragedu-matrix-caption")
+    assert "rescored by an extra pass" in caption
+    click_toggle(browser, "ragedu-mode", "fast")
+    wait_for(browser, lambda d: "assumed 0" in text_of(d, ".ragedu-matrix-caption")
+             and src_of(d, MATRIX) != matrix, 30, "the matrix did not change with the mode")
+    assert "RAG-Sequence (fast)" in " ".join(browser.find_element(By.CSS_SELECTOR, ".ragedu-answers").text.split())
+    settle(browser)
+
+    # the beam size: other hypotheses, another matrix
+    matrix = src_of(browser, MATRIX)
+    set_slider(browser, "ragedu-num-beams", 1)
+    wait_for(browser, lambda d: "beams of 1" in text_of(d, ".ragedu-matrix-caption")
+             and src_of(d, MATRIX) != matrix, 30, "the matrix did not change with the beam size")
+    settle(browser)
+    screenshots(browser, "09_explorer_fast_greedy")
+
+    # "try this": thorough and fast disagree; the widget sets the question and settings, says what to look at,
+    # and switching the mode changes RAG-Sequence's answer on screen
+    choices = Select(browser.find_element(By.CSS_SELECTOR, ".ragedu-try-this select"))
+    choices.select_by_index(next(i for i, o in enumerate(choices.options) if o.text.startswith("thorough ≠ fast")))
+    wait_for(browser, lambda d: "thorough and fast" in text_of(d, ".ragedu-hint")
+             and "rescored" in text_of(d, ".ragedu-matrix-caption"), 30, "the 'try this' input was not shown")
+    settle(browser)
+    thorough = explorer_numbers(browser)["answers"]
+    box = browser.find_element(By.CSS_SELECTOR, ".ragedu-question input")
+    assert box.get_attribute("value").endswith("?") and len(thorough) == 2
+    click_toggle(browser, "ragedu-mode", "fast")
+    fast = wait_for(browser, lambda d: (n := explorer_numbers(d)) and "assumed 0" in text_of(d, ".ragedu-matrix-caption")
+                    and n["answers"], 30, "the mode did not change")
+    assert fast[1] != thorough[1] and fast[0] == thorough[0], (thorough, fast)   # RAG-Sequence's answer moved
+    settle(browser)
+    screenshots(browser, "09_explorer_try_this_fast")
+    assert not text_of(browser, ".ragedu-busy"), "the busy sign stayed on"
     assert time.monotonic() - started < 120, "the browser test must stay under 2 minutes"

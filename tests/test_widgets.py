@@ -11,7 +11,7 @@ import ragedu
 import ragedu.explorer as explorer_module
 import ragedu.widgets as widgets
 from ragedu.decoding import decode
-from ragedu.explorer import rag_sequence_at_k
+from ragedu.explorer import rag_sequence_at_k, sequence_matrix_at_k
 from ragedu.widgets import Explorer, ExplorerState, explore
 from ragedu.relevance import EmptyPassage
 
@@ -63,6 +63,24 @@ def test_rag_sequence_sliced_from_k_max_equals_decoding_at_k(toy_rag, one_thread
         assert log_p_y == pytest.approx(direct.log_p_y[0][0], abs=1e-4)
 
 
+def test_the_matrix_at_k_is_the_matrix_decoding_at_k_draws(toy_rag, one_thread):
+    """Y_K and its marks, sliced from K_max, equal what decode(K, trace=True) finds: the explorer's matrix."""
+    question = "What is the population of Town 5?"
+    with torch.no_grad():
+        wide = toy_rag.retriever.retrieve([question], 6)
+    trace = decode(toy_rag, [question], "sequence", 6, mode="thorough", num_beams=3, max_len=8, trace=True,
+                   retrieved=wide).trace[0]
+    for k, mode in ((1, "fast"), (3, "thorough"), (4, "fast"), (6, "thorough")):
+        direct = decode(toy_rag, [question], "sequence", k, mode=mode, num_beams=3, max_len=8, trace=True,
+                        retrieved=wide).trace[0]
+        sliced = sequence_matrix_at_k(trace, wide.top(k).log_p_z[0], mode)
+        assert sorted(sliced.hypotheses) == sorted(direct.hypotheses) and sliced.mode == mode
+        mine = {tuple(y): (row, p) for y, row, p in zip(sliced.hypotheses, sliced.source, sliced.log_p_y.tolist())}
+        for y, row, p in zip(map(tuple, direct.hypotheses), direct.source, direct.log_p_y.tolist()):
+            assert mine[y][0] == row, f"K={k} {mode} {y!r}"
+            assert mine[y][1] == pytest.approx(p, abs=1e-4)
+
+
 def counting(monkeypatch, owner, name: str) -> list:
     """Replace owner.name by a wrapper that records each call."""
     calls, original = [], getattr(owner, name)
@@ -83,7 +101,7 @@ def test_changing_k_variant_mode_or_beams_never_encodes_the_question_again(model
     assert len(encoded) == 1 and len(decoded) == 2          # RAG-Token at K=5, RAG-Sequence once at K_max
     state.view(QUESTION, 3, "token", "thorough", 2)          # K: a new RAG-Token search, nothing else
     assert len(encoded) == 1 and len(decoded) == 3
-    state.view(QUESTION, 3, "sequence", "thorough", 2)       # variant: only the heatmap's teacher-forced pass
+    state.view(QUESTION, 3, "sequence", "thorough", 2)       # variant: only the posteriors' teacher-forced pass
     state.view(QUESTION, 3, "sequence", "fast", 2)           # mode: a slice of the RAG-Sequence trace
     assert len(encoded) == 1 and len(decoded) == 3
     state.view(QUESTION, 3, "sequence", "fast", 1)           # beams: new searches, the same passages
@@ -91,7 +109,7 @@ def test_changing_k_variant_mode_or_beams_never_encodes_the_question_again(model
     before = list(state.computed)
     again = state.view(QUESTION, 5, "token", "thorough", 2)  # a setting seen before costs nothing
     assert state.computed == before and len(decoded) == 5
-    assert again.answers == first.answers and np.array_equal(again.posterior, first.posterior)
+    assert again.answers == first.answers and np.array_equal(again.posteriors["token"], first.posteriors["token"])
     state.view(OTHER, 5, "token", "thorough", 2)
     assert len(encoded) == 2
 
@@ -103,19 +121,23 @@ def test_view_holds_the_numbers_to_draw(model, one_thread):
     assert sum(view.p_z) == pytest.approx(1, abs=1e-5) and view.p_z == sorted(view.p_z, reverse=True)
     assert set(view.answers) == {"token", "sequence"}
     assert all(0 <= p <= 1 for _, p in view.answers.values())
-    assert view.posterior.shape == (6, len(view.tokens)) and view.tokens[-1] == "</s>"
-    np.testing.assert_allclose(view.posterior.sum(axis=0), 1, atol=1e-5)  # each token's column sums to 1 over z
-    seq = ExplorerState(model, k_max=8).view(QUESTION, 6, "sequence", "fast", 2)
-    np.testing.assert_allclose(seq.posterior.sum(axis=0), 1, atol=1e-5)
-    assert "RAG-Sequence" in seq.posterior_title and "RAG-Token" in view.posterior_title
+    assert view.tokens[-1] == "</s>"
+    for variant in ("token", "sequence"):
+        assert view.posteriors[variant].shape == (6, len(view.tokens))
+        np.testing.assert_allclose(view.posteriors[variant].sum(axis=0), 1, atol=1e-5)  # each column over z
+    matrix = view.matrix
+    assert matrix.mode == "fast" and matrix.log_p_y_given_z.shape == (len(matrix.texts), 6)
+    assert view.answers["sequence"][0] == matrix.texts[matrix.rank_fast[0]]
+    torch.testing.assert_close(matrix.log_p_z.exp(), torch.tensor(view.p_z))
 
 
 def test_the_widget_redraws_when_k_or_the_question_changes(explorer):
-    passages, answers, figure = explorer.passages.value, explorer.answers.value, bytes(explorer.token_figure.value)
-    assert passages.count("<tr>") == 1 + 5 and figure.startswith(b"\x89PNG")
+    passages, answers, figure = explorer.passages.value, explorer.answers.value, bytes(explorer.figure2.value)
+    assert passages.count("<tr") == 1 + 5 and figure.startswith(b"\x89PNG")
     explorer.k.value = 2                                    # as a user drags the slider
-    assert explorer.passages.value.count("<tr>") == 1 + 2 and explorer.passages.value != passages
-    assert explorer.view.k == 2 and explorer.view.p_z[0] > 0.5 and bytes(explorer.token_figure.value) != figure
+    assert explorer.passages.value.count("<tr") == 1 + 2 and explorer.passages.value != passages
+    assert explorer.view.k == 2 and explorer.view.p_z[0] > 0.5 and bytes(explorer.figure2.value) != figure
+    assert explorer.busy.value == ""                        # the busy sign is gone once it is drawn
     explorer.question.value = OTHER                         # as a user types and presses Enter
     assert explorer.view.titles != explorer.state.view(QUESTION, 2, num_beams=2).titles
     assert explorer.passages.value != passages and explorer.message.value == ""
@@ -149,10 +171,15 @@ def test_figures_draw_the_view(model, one_thread):
     view = ExplorerState(model, k_max=8).view(QUESTION, 4, "token", "thorough", 1)
     bars = widgets.doc_posterior_figure(view).axes[0]
     assert len(bars.patches) == 4 and [t.get_text() for t in bars.get_yticklabels()] == view.titles
-    heat = widgets.token_posterior_figure(view).axes[0]
-    assert heat.images[0].get_array().shape == (4, len(view.tokens))
-    assert heat.images[0].get_clim() == (0, 1)
-    assert [t.get_text() for t in heat.get_xticklabels()] == view.tokens
+    token, sequence = widgets.figure2_figure(view).axes[:2]
+    for ax, variant in ((token, "token"), (sequence, "sequence")):
+        shown = ax.images[0].get_array()
+        assert shown.shape == (4, 1 + len(view.tokens)) and ax.images[0].get_clim() == (0, 1)
+        np.testing.assert_allclose(shown[:, 0], view.p_z, atol=1e-6)                 # the prior first
+        np.testing.assert_allclose(shown[:, 1:], view.posteriors[variant], atol=1e-6)
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["p(z|x)", *view.tokens]
+    matrix = widgets.matrix_figure(view).axes[0]
+    assert matrix.images[0].get_array().shape == (len(view.matrix.best_of_both(3)), 4)
 
 
 def test_explore_outside_jupyter_prints_and_draws_without_a_display(model, capsys, monkeypatch, one_thread):
@@ -187,8 +214,57 @@ def test_the_explorers_figures_read_from_the_back_row(toy_rag, one_thread):
 
     explorer = Explorer(toy_rag, "Which country is Town 3 in?", k=5, num_beams=1, k_max=5)
     view = explorer.view
-    long = dataclasses.replace(view, tokens=[f"tok{i}" for i in range(40)], posterior=np.full((5, 40), 0.2))
-    for fig in (widgets.doc_posterior_figure(view), widgets.token_posterior_figure(view),
-                widgets.token_posterior_figure(long)):
+    long = dataclasses.replace(view, tokens=[f"tok{i}" for i in range(40)],
+                               posteriors={v: np.full((5, 40), 0.2) for v in ("token", "sequence")})
+    for fig in (widgets.doc_posterior_figure(view), widgets.figure2_figure(view), widgets.figure2_figure(long),
+                widgets.matrix_figure(view)):
         assert projector_problems(fig) == []
         assert widgets.png(fig)[1] == round(fig.get_figwidth() * 100)
+
+
+def test_mode_and_beams_change_what_the_matrix_draws(model, one_thread):
+    explorer = Explorer(model, QUESTION, k=5, num_beams=2, k_max=8, try_this=[])
+    thorough, caption = bytes(explorer.matrix_figure.value), explorer.matrix_caption.value
+    assert "rescored by an extra pass" in caption and explorer.view.matrix.mode == "thorough"
+    explorer.mode.value = "fast"
+    assert "assumed 0" in explorer.matrix_caption.value and bytes(explorer.matrix_figure.value) != thorough
+    marks = sum(explorer.view.matrix.source, [])
+    assert "assumed zero" in marks and "rescored" not in marks
+    explorer.num_beams.value = 4
+    assert explorer.view.matrix.texts != explorer.state.view(QUESTION, 5, mode="fast", num_beams=2).matrix.texts
+    assert explorer.matrix_caption.value != caption.replace("rescored", "") and "beams of 4" in explorer.matrix_caption.value
+
+
+def test_a_try_this_entry_sets_the_controls_and_says_what_to_look_at(model, monkeypatch, one_thread):
+    from ragedu.try_this import TryThis
+
+    entry = TryThis("k", OTHER, 1, 1, "fast", "sequence", k_to=5)
+    explorer = Explorer(model, QUESTION, k=5, num_beams=2, k_max=8, try_this=[entry])
+    views = counting(monkeypatch, explorer.state, "view")
+    explorer.try_this.value = 0                               # as a user picks it from the list
+    assert len(views) == 1                                    # five controls set, one computation
+    assert (explorer.view.question, explorer.view.k, explorer.view.num_beams) == (OTHER, 1, 1)
+    assert (explorer.view.mode, explorer.view.variant) == ("fast", "sequence")
+    assert "Move K from 1 to 5" in explorer.hint.value
+    explorer.question.value = QUESTION                        # another question: the hint goes
+    assert explorer.hint.value == "" and explorer.try_this.value == -1
+
+
+def test_passages_show_their_whole_text_on_hover(model):
+    view = ExplorerState(model, k_max=4).view(QUESTION, 4, num_beams=1)
+    table = widgets.passages_html(view)
+    longest = max(view.texts, key=len)
+    assert f"title='{view.titles[view.texts.index(longest)]}: {longest}" in table.replace("&#x27;", "'")
+    assert "text-overflow:ellipsis" in table
+
+
+def test_the_explorer_computes_with_its_threads_and_gives_them_back(model):
+    before = torch.get_num_threads()
+    seen = []
+    state = ExplorerState(model, k_max=4, threads=1)
+    original = state._view
+    state._view = lambda *a: seen.append(torch.get_num_threads()) or original(*a)
+    state.view(QUESTION, 2, num_beams=1)
+    assert seen == [1] and torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"):
+        ExplorerState(model, k_max=4, threads=0)

@@ -1,0 +1,48 @@
+"""The explorer's Figure 2 (ragedu.viz_explorer): what it draws from plain data, no model."""
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.patches import Rectangle
+
+from ragedu.viz import VARIANT_COLORS
+from ragedu.viz_explorer import leaning, plot_figure2, with_prior
+
+matplotlib.use("Agg")
+
+P_Z = [0.6, 0.3, 0.1]
+TOKENS = ["Port", "of", "Spain", "</s>"]
+TITLES = ["Port of Spain", "Port Moresby", "Spain"]
+POSTERIORS = {"token": np.array([[0.9, 0.1, 0.8, 0.5], [0.05, 0.8, 0.1, 0.3], [0.05, 0.1, 0.1, 0.2]]),  # (K, T)
+              "sequence": np.array([[0.9, 0.7, 0.9, 0.9], [0.05, 0.25, 0.05, 0.05], [0.05, 0.05, 0.05, 0.05]])}
+
+
+def test_the_prior_is_the_first_column_and_each_token_leans_where_its_column_peaks():
+    shown = with_prior(P_Z, POSTERIORS["token"])
+    assert shown.shape == (3, 5)
+    np.testing.assert_array_equal(shown[:, 0], P_Z)
+    np.testing.assert_array_equal(shown[:, 1:], POSTERIORS["token"])
+    assert leaning(POSTERIORS["token"]) == [0, 1, 0, 0]
+    with pytest.raises(AssertionError, match=r"posterior must be \(K, T\) with K = 2"):
+        with_prior([0.5, 0.5], POSTERIORS["token"])
+
+
+def test_figure2_draws_both_models_side_by_side_on_one_answer():
+    fig = plt.figure(figsize=(9, 4.5))
+    fig.subplots_adjust(left=0.22, bottom=0.3, top=0.75)
+    token, sequence = plot_figure2(fig.subplots(1, 2, sharey=True), P_Z, POSTERIORS, TOKENS, TITLES, "token")
+    for ax, variant in ((token, "token"), (sequence, "sequence")):
+        np.testing.assert_array_equal(ax.images[0].get_array(), with_prior(P_Z, POSTERIORS[variant]))
+        assert ax.images[0].get_clim() == (0, 1)
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["p(z|x)", *TOKENS]
+        frames = [p for p in ax.patches if isinstance(p, Rectangle)]
+        assert [(round(f.get_x() + 0.5), round(f.get_y() + 0.5)) for f in frames] == \
+               [(t + 1, z) for t, z in enumerate(leaning(POSTERIORS[variant]))]     # (column, row) of each peak
+        assert all(matplotlib.colors.same_color(f.get_edgecolor(), VARIANT_COLORS[variant]) for f in frames)
+    assert "RAG-Token" in token.get_title() and "y_i, y<i" in token.get_title()
+    assert "RAG-Sequence" in sequence.get_title() and "y≤i" in sequence.get_title()
+    fig.canvas.draw()
+    assert [t.get_text() for t in token.get_yticklabels()] == TITLES
+    assert not any(t.get_visible() and t.get_text() for t in sequence.get_yticklabels())  # rows labelled once
+    assert "RAG-Token's answer" in fig._suptitle.get_text()
+    plt.close(fig)
