@@ -35,6 +35,9 @@ class Verdict:
     def __bool__(self) -> bool:
         return self.status == "right"
 
+    def _ipython_display_(self) -> None:
+        """Nothing: check() has printed the sentence already; a cell ending in check(...) shows it once."""
+
     def __str__(self) -> str:
         mark = {"right": "✓ right", "wrong": "✗ not yet", "unanswered": "… not answered yet"}[self.status]
         text = f"Exercise {self.exercise}, {mark}: {self.message}"
