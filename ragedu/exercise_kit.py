@@ -1,4 +1,4 @@
-"""What every exercise is made of: a verdict, the exercise itself, and the diagnoses checkers share.   (notebooks 1–7, 9)
+"""What every exercise is made of: a verdict, the exercise, the diagnoses checkers share.   (notebooks 1–7, 9)
 
 An exercise cell in a notebook holds a stub for the student (`answer = ...`) and one line,
 `check("3.1", answer, log_p_z=log_p_z, log_p_yi=log_p_yi)`. The checker receives the answer and the notebook's

@@ -1,4 +1,4 @@
-"""Exercises a student solves: `check("3.1", answer, ...)` in a notebook cell, solutions on request.   (notebooks 1–7, 9)
+"""Exercises a student solves: `check("3.1", answer, ...)` in a cell; solutions on request.   (notebooks 1–7, 9)
 
 In a notebook:
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ragedu import solutions as s
-from ragedu.exercise_kit import Exercise, as_tensor, compare_choice, compare_number, compare_tensor, shipped_model
+from ragedu.exercise_kit import Exercise, compare_choice, compare_number, compare_tensor, shipped_model
 from ragedu.marginalize import rag_sequence_ranking
 
 
@@ -138,7 +138,8 @@ EXERCISES = [
     _ex("4.4", "predict", "which decoder can return an answer no single passage's beam found", check_4_4, dict,
         s.solution_4_4, [lambda: "b", lambda: "d"], "which decoder searches once, over the mixed transition?"),
     _ex("4.5", "derive", "why an ordinary beam search decodes RAG-Token's own model", check_4_5, dict,
-        s.solution_4_5, [lambda: "b", lambda: "c"], "write p(y|x) of RAG-Token as a product over i: what is each factor?"),
+        s.solution_4_5, [lambda: "b", lambda: "c"],
+        "write p(y|x) of RAG-Token as a product over i: what is each factor?"),
     _ex("9.1", "derive", "why K = 1 makes the two models one", check_9_1, dict, s.solution_9_1,
         [lambda: "a", lambda: "c"], "what is a softmax over one passage? a sum with one term?", ("p_z", "answers")),
     _ex("9.2", "predict", "how the top passage's p(z|x) moves as K grows", check_9_2, dict, s.solution_9_2,

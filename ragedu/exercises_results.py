@@ -189,7 +189,8 @@ def check_7_2(v, answer, results, counts):
     total = sum(counts[r] for r in by_relation)
     weighted = as_tensor([sum(counts[r] * by_relation[r][x] for r in by_relation) / total for x in systems])
     overall = as_tensor([results["qa_exact_match"][x] for x in systems])
-    adds_up = "equals the overall row" if torch.allclose(weighted, overall, atol=1e-6) else "differs from the overall row"
+    adds_up = "equals" if torch.allclose(weighted, overall, atol=1e-6) else "differs from"
+    adds_up += " the overall row"
     return compare_tensor(v, as_tensor([answer[x] for x in systems]), weighted,
                           f"the weighted mean {adds_up} for every system: the table adds up", {
                               "you averaged the relations without weighting them by how many questions each has":
@@ -198,7 +199,8 @@ def check_7_2(v, answer, results, counts):
 
 
 def check_7_3(v, answer, qa_exact_match=None):
-    shown = "" if qa_exact_match is None else " Here: " + ", ".join(f"{k} {x:.2f}" for k, x in qa_exact_match.items()) + "."
+    shown = "" if qa_exact_match is None else (
+        " Here: " + ", ".join(f"{k} {x:.2f}" for k, x in qa_exact_match.items()) + ".")
     return compare_choice(v, answer, {
         "a": "closed-book near 0, RAG well above it", "b": "about the same", "c": "closed-book above RAG"}, "a",
         "Every test question names a country never seen in training, so its answer is in no weight; a closed-book "
@@ -222,10 +224,12 @@ EXERCISES = [
         s.solution_5_3, [lambda before, after, questions, gold: {"before": 0.0, "after": 1.0},
                          lambda before, after, questions, gold: dict(zip(("after", "before"), s.solution_5_3(
                              before, after, questions, gold).values()))],
-        "r.full_log_p_z(questions).argmax(-1) == gold, averaged, for each retriever", ("before", "after", "questions", "gold")),
+        "r.full_log_p_z(questions).argmax(-1) == gold, averaged, for each retriever",
+        ("before", "after", "questions", "gold")),
     _ex("5.4", "derive", "the gradient of −log p(y|x) (RAG-Sequence) with respect to each score", check_5_4,
         gradient_example, s.solution_5_4,
-        [lambda scores, log_p_y_given_z: -s.solution_5_4(scores, log_p_y_given_z), lambda scores, **_: scores.softmax(-1)],
+        [lambda scores, log_p_y_given_z: -s.solution_5_4(scores, log_p_y_given_z),
+         lambda scores: scores.softmax(-1)],
         "write −log p(y|x) = −logsumexp(s + log p_θ(y|x,z)) + logsumexp(s) and differentiate each logsumexp",
         ("scores", "log_p_y_given_z")),
     _ex("6.1", "compute", "bytes per passage of each index kind", check_6_1,

@@ -10,7 +10,8 @@ import torch
 from ragedu import solutions as s
 from ragedu.exercise_kit import (Exercise, as_tensor, compare_choice, compare_number, compare_tensor,
                                  shipped_model)
-from ragedu.marginalize import rag_sequence_log_likelihood, rag_token_log_likelihood, sequence_posterior, token_posterior
+from ragedu.marginalize import (rag_sequence_log_likelihood, rag_token_log_likelihood, sequence_posterior,
+                                token_posterior)
 
 AUSTRIA = "What is the capital of Austria?"
 
@@ -51,7 +52,8 @@ def check_1_2(v, answer, log_p_z):
                           "their order), but sharper: the top passage gains, the tail loses",
                           {"that is p(z|x) unchanged, but a softmax ignores a shift of the scores, not a scale: "
                            "every d(z)ᵀq(x) doubles": p_z,
-                           "that is softmax(s/2), flatter: doubling d(z) doubles the scores": p_z.sqrt() / p_z.sqrt().sum()},
+                           "that is softmax(s/2), flatter: doubling d(z) doubles the scores":
+                               p_z.sqrt() / p_z.sqrt().sum()},
                           "your new p(z|x)", probability=True, normalised_dim=-1)
 
 
@@ -135,12 +137,14 @@ def check_3_1(v, answer, log_p_z, log_p_yi):
     return compare_tensor(v, answer, rag_sequence_log_likelihood(log_p_z, log_p_yi), "one logsumexp over the "
                           "passages of log p(z|x) + log p_θ(y|x,z): a mixture in which each passage explains the "
                           "whole answer", {
-                              "you summed over the passages in log space; log Σ_z needs a logsumexp, not a sum": joint.sum(-1),
+                              "you summed over the passages in log space; log Σ_z needs a logsumexp, not a sum":
+                                  joint.sum(-1),
                               "off by the prior: add log p(z|x) to each passage's log p_θ(y|x,z) before the logsumexp":
                                   torch.logsumexp(log_p_yi.sum(-1), dim=-1),
                               "that is RAG-Token (Σ_z inside Π_i); RAG-Sequence puts the sum over z outside the "
                               "product": rag_token_log_likelihood(log_p_z, log_p_yi),
-                              "you took the best passage only (a max); RAG-Sequence sums over all K": joint.max(-1).values},
+                              "you took the best passage only (a max); RAG-Sequence sums over all K":
+                                  joint.max(-1).values},
                           "your log p(y|x)", probability=False)
 
 
@@ -156,7 +160,8 @@ def check_3_2(v, answer, log_p_z, log_p_yi):
 
 
 def check_3_3(v, answer, log_p_z, log_p_yi):
-    token, sequence = (f(log_p_z, log_p_yi).exp().item() for f in (rag_token_log_likelihood, rag_sequence_log_likelihood))
+    token = rag_token_log_likelihood(log_p_z, log_p_yi).exp().item()
+    sequence = rag_sequence_log_likelihood(log_p_z, log_p_yi).exp().item()
     right = "c" if abs(token - sequence) <= 1e-6 * max(token, sequence) else ("a" if token > sequence else "b")
     why = (f"Here RAG-Token gives {token:.3g} and RAG-Sequence {sequence:.3g}. RAG-Token wins when different tokens "
            "need different passages (it mixes afresh at each token); RAG-Sequence wins when one passage explains "
@@ -199,12 +204,13 @@ def _ex(id, kind, summary, checker, example, solution, wrong, hint, given=()):
 
 EXERCISES = [
     _ex("1.1", "compute", "renormalise the corpus-wide p(z|x) over the top-K rows", check_1_1, retrieval_example,
-        s.solution_1_1, [lambda p_full, rows: p_full[rows], lambda p_full, rows: (p_full[rows] / p_full[rows].sum()).log()],
+        s.solution_1_1, [lambda p_full, rows: p_full[rows],
+                         lambda p_full, rows: (p_full[rows] / p_full[rows].sum()).log()],
         "take p_full at the K rows and divide by their sum", ("p_full", "rows")),
     _ex("1.2", "derive", "p(z|x) when every d(z) is scaled by 2, from log p(z|x) alone", check_1_2, retrieval_example,
         s.solution_1_2, [lambda log_p_z: log_p_z.exp(), lambda log_p_z: 2 * log_p_z.exp()],
         "every score d(z)ᵀq(x) doubles; write softmax(2s) in terms of p(z|x) = softmax(s)", ("log_p_z",)),
-    _ex("1.3", "predict", "can an off-topic question give its top passage a large p(z|x)?", check_1_3, dict,
+    _ex("1.3", "predict", "can a question no passage is about give its top passage a large p(z|x)?", check_1_3, dict,
         s.solution_1_3, [lambda: "a", lambda: "c"], "what does p(z|x) sum to over the top K?"),
     _ex("2.1", "compute", "which passage makes the clue likeliest under the generator", check_2_1, scored_example,
         s.solution_2_1, [lambda log_p_yi: int(log_p_yi[0].sum(-1).argmin()), lambda log_p_yi: log_p_yi.shape[1]],

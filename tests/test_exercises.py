@@ -53,6 +53,21 @@ def test_each_exercise_is_checked_in_its_notebook_and_each_notebook_check_is_reg
         assert notebooks == [EXERCISES[id].notebook], f"{id} is checked in notebooks {notebooks}"
 
 
+def test_each_notebook_passes_its_checker_exactly_the_inputs_it_declares():
+    import ast
+
+    for path in NOTEBOOKS:
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code" or 'check("' not in "".join(cell["source"]):
+                continue
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "check":
+                    ex = EXERCISES[node.args[0].value]
+                    assert len(node.args) == 2, f"{ex.id}: check(id, answer, **inputs)"
+                    assert {k.arg for k in node.keywords} == set(ex.given), f"{path.name}: check({ex.id!r}, …)"
+                    assert isinstance(node.args[1], ast.Name), f"{ex.id}: the answer is a variable the stub sets"
+
+
 def test_no_notebook_holds_a_worked_solution_any_more():
     for path in NOTEBOOKS:
         assert "Exercise 1, checked" not in notebook_source(path) and ", checked:" not in notebook_source(path)
