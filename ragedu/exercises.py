@@ -41,18 +41,25 @@ def exercise(id: str) -> Exercise:
     return EXERCISES[id]
 
 
+def inputs(ex: Exercise) -> list[inspect.Parameter]:
+    """The notebook inputs a checker takes: its parameters after (verdicts, answer)."""
+    return list(inspect.signature(ex.checker).parameters.values())[2:]
+
+
 def verdict(id: str, answer: Any, **given) -> Verdict:
     """The checker's verdict on `answer`, printed by nobody (check prints it)."""
     ex = exercise(id)
+    names = [p.name for p in inputs(ex)]
+    unknown = sorted(set(given) - set(names))
+    missing = [p.name for p in inputs(ex) if p.default is p.empty and p.name not in given]
+    if unknown or (missing and (given or not is_stub(answer))):  # the notebook's mistake, not the student's
+        raise RagEduError(f"check({id!r}, answer, ...) takes the notebook's {', '.join(names) or 'nothing'} as "
+                          f"keywords; " + (f"{', '.join(missing)} missing" if missing else f"not {', '.join(unknown)}"))
     if is_stub(answer):
         return Verdict(id, "unanswered", f"replace the `...` with your answer ({ex.summary}), then run the cell "
                        f"again; stuck? `python -m ragedu.exercises --solution {id}`", ex.hint)
-    parameters = list(inspect.signature(ex.checker).parameters.values())[2:]    # after (verdicts, answer)
-    missing = [p.name for p in parameters if p.default is p.empty and p.name not in given]
-    if missing:  # the notebook's mistake, not the student's
-        raise RagEduError(f"check({id!r}, answer, ...) needs the notebook's {', '.join(missing)} as keywords")
     try:
-        return ex.checker(Verdicts(ex), answer, **{p.name: given[p.name] for p in parameters if p.name in given})
+        return ex.checker(Verdicts(ex), answer, **given)
     except Exception as error:  # a student's answer of an unexpected type: say so, don't crash the notebook
         return Verdicts(ex).wrong(f"the checker could not read your answer ({type(error).__name__}: {error})")
 
@@ -75,9 +82,10 @@ def show_solution(id: str) -> None:
 
 def self_check(ex: Exercise) -> dict:
     """Run an exercise's checker on its solution and its typical wrong answers, on its example inputs."""
-    given = ex.example()
-    solution_passes = bool(verdict(ex.id, call_with(ex.solution, given), **given))
-    wrongs = [verdict(ex.id, call_with(w, given), **given) for w in ex.wrong]
+    example = ex.example()
+    given = {p.name: example[p.name] for p in inputs(ex) if p.name in example}   # what a notebook would pass
+    solution_passes = bool(verdict(ex.id, call_with(ex.solution, example), **given))
+    wrongs = [verdict(ex.id, call_with(w, example), **given) for w in ex.wrong]
     return {"id": ex.id, "notebook": ex.notebook, "kind": ex.kind, "solution_passes": solution_passes,
             "wrong_answer_fails": bool(wrongs) and not any(wrongs)}
 

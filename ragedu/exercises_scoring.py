@@ -52,6 +52,8 @@ def check_1_2(v, answer, log_p_z):
                           "their order), but sharper: the top passage gains, the tail loses",
                           {"that is p(z|x) unchanged, but a softmax ignores a shift of the scores, not a scale: "
                            "every d(z)ᵀq(x) doubles": p_z,
+                           "you doubled p(z|x); a doubled score squares exp(s), and p(z|x) must still sum to 1":
+                               2 * p_z,
                            "that is softmax(s/2), flatter: doubling d(z) doubles the scores":
                                p_z.sqrt() / p_z.sqrt().sum()},
                           "your new p(z|x)", probability=True, normalised_dim=-1)
@@ -167,7 +169,9 @@ def check_3_3(v, answer, log_p_z, log_p_yi):
            "need different passages (it mixes afresh at each token); RAG-Sequence wins when one passage explains "
            "every token (it pays the prior once)")
     return compare_choice(v, answer, {"a": "RAG-Token is larger", "b": "RAG-Sequence is larger",
-                                      "c": "they are equal"}, right, why, {})
+                                      "c": "they are equal"}, right, why,
+                          {"a": "RAG-Token is not the larger here", "b": "RAG-Sequence is not the larger here",
+                           "c": "the two differ here"})
 
 
 def check_3_4(v, answer, q, T):

@@ -84,8 +84,10 @@ def test_an_untouched_stub_never_raises_and_says_it_is_not_answered(capsys):
 
 
 def test_a_checker_asks_for_the_notebooks_inputs_by_name_and_an_unknown_id_is_refused():
-    with pytest.raises(RagEduError, match="needs the notebook's log_p_z, log_p_yi"):
-        verdict("3.1", torch.zeros(1))
+    with pytest.raises(RagEduError, match="takes the notebook's log_p_z, log_p_yi as keywords; log_p_yi missing"):
+        verdict("3.1", torch.zeros(1), log_p_z=torch.zeros(1, 1))
+    with pytest.raises(RagEduError, match="not log_p_y"):
+        verdict("3.1", ..., log_p_z=torch.zeros(1, 1), log_p_yi=torch.zeros(1, 1, 1), log_p_y=torch.zeros(1))
     with pytest.raises(RagEduError, match="no exercise '3.9'"):
         verdict("3.9", 1.0)
 
