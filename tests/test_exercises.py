@@ -73,6 +73,13 @@ def test_no_notebook_holds_a_worked_solution_any_more():
         assert "Exercise 1, checked" not in notebook_source(path) and ", checked:" not in notebook_source(path)
 
 
+def test_the_readme_counts_the_exercises_as_the_registry_does():
+    text = " ".join((ROOT / "README.md").read_text().split())
+    total, reasoned = map(int, re.search(r"Of the (\d+) exercises, (\d+) ask the student to predict or derive", text).groups())
+    assert total == len(EXERCISES)
+    assert reasoned == sum(e.kind in ("predict", "derive") for e in EXERCISES.values())
+
+
 def test_an_untouched_stub_never_raises_and_says_it_is_not_answered(capsys):
     for id in EXERCISES:
         for stub in (..., None):
