@@ -105,28 +105,46 @@ class Spelling(dict):
 def test_beam_tree_links_each_prefix_to_its_parent_and_marks_the_answer():
     names = {5: " a", 6: " b", 2: "</s>"}
     tree = beam_tree(constructed_trace(), Spelling(names))
-    # root, a, b | a a, b a, a </s> | a a b, b a a, a a </s>  (a finished prefix appears once, when it joined)
-    assert tree.prefixes == [(), (5,), (6,), (5, 5), (6, 5), (5, 2), (5, 5, 6), (6, 5, 5), (5, 5, 2)]
-    assert tree.labels == ["<s>", " a", " b", " a", " a", "</s>", " b", " a", "</s>"]
+    # root | a, b | a </s>, a a, b a | a a </s>, a a b, b a a: each step's new nodes by score, finished or not
+    # (a finished prefix appears once, when it joined the pool)
+    assert tree.prefixes == [(), (5,), (6,), (5, 2), (5, 5), (6, 5), (5, 5, 2), (5, 5, 6), (6, 5, 5)]
+    assert tree.labels == ["<s>", " a", " b", "</s>", " a", " a", "</s>", " b", " a"]
+    assert tree.texts == ["<s>", "a", "b", "a </s>", "a a", "b a", "a a </s>", "a a b", "b a a"]
     assert tree.step == [0, 1, 1, 2, 2, 2, 3, 3, 3]
     assert tree.rank == [0, 0, 1, 0, 1, 2, 0, 1, 2]
-    assert tree.finished == [False] * 5 + [True, False, False, True]
-    assert tree.chosen == [True, True, False, False, False, True, False, False, False]
-    assert tree.value[5] == pytest.approx(-0.2) and tree.value[3] == pytest.approx(-3.0)
+    assert tree.finished == [False, False, False, True, False, False, True, False, False]
+    assert tree.chosen == [True, True, False, True, False, False, False, False, False]
+    # one scale: live nodes log p'(y≤t|x) / t, finished ones their pool score (log p'(y|x) / |y|)
+    assert tree.score == pytest.approx([0, -0.1, -2.0, -0.2, -1.5, -2.0, -1.5, -2.0, -7 / 3])
+    assert tree.log_p == pytest.approx([0, -0.1, -2.0, -0.4, -3.0, -4.0, -4.5, -6.0, -7.0])
+    for t in range(4):                                 # each column best first on that one scale
+        column = [tree.score[i] for i in sorted(range(len(tree.step)), key=tree.rank.__getitem__) if tree.step[i] == t]
+        assert column == sorted(column, reverse=True)
     parent = {tree.prefixes[c]: tree.prefixes[p] for p, c in tree.edges}
     assert len(tree.edges) == len(tree.prefixes) - 1  # a tree: every node but the root has one parent
     assert all(parent[y] == y[:-1] for y in parent)
 
 
-def test_beam_tree_plot_draws_a_box_per_node_and_an_edge_per_link(ax):
+def test_beam_tree_scores_live_prefixes_with_the_traces_length_penalty():
+    trace = constructed_trace()
+    trace.length_penalty = 0.0                         # α = 0: the score is log p'(y≤t|x) itself
+    tree = beam_tree(trace, Spelling({5: " a", 6: " b", 2: "</s>"}))
+    live = {y: s for y, s, done in zip(tree.prefixes, tree.score, tree.finished) if not done}
+    assert live == pytest.approx({(): 0.0, (5,): -0.1, (6,): -2.0, (5, 5): -3.0, (6, 5): -4.0,
+                                  (5, 5, 6): -6.0, (6, 5, 5): -7.0})
+    assert tree.texts[tree.prefixes.index((5, 2))] == "a </s>"
+
+
+def test_beam_tree_plot_draws_a_box_per_node_with_its_prefix_and_score(ax):
     tree = beam_tree(constructed_trace(), Spelling({5: " a", 6: " b", 2: "</s>"}))
     plot_beam_tree(ax, tree)
     assert len(ax.texts) == len(tree.prefixes)
+    assert {t.get_text() for t in ax.texts} >= {"a </s>\n-0.20", "a a\n-1.50", "b a a\n-2.33", "<s>"}
     assert len(ax.lines) == len(tree.edges)
     red = [line for line in ax.lines if line.get_color() == "tab:red"]
     assert len(red) == 2  # root -> a -> a </s>
     assert tick_texts(ax.get_xticklabels()) == ["start", "step 1", "step 2", "step 3"]
-    assert "beam search" in ax.get_title()
+    assert "beam search" in ax.get_title() and "/ t" in ax.get_title() and ax.get_xlabel()
 
 
 def constructed_case(mode: str):
