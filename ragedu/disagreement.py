@@ -94,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    import ragedu
+    from ragedu.pretrained import load_default
 
     torch.set_grad_enabled(False)
-    model = ragedu.load_default()
+    model = load_default()
     counts, cases = [], []
     for task in args.tasks:
         max_len = args.max_len or MAX_LEN[task]

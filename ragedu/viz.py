@@ -77,15 +77,17 @@ def plot_token_log_probs(ax, log_p_yi, tokens: Sequence[str], titles: Sequence[s
 def plot_copy(ax, a, copy_share, input_tokens: Sequence[str], target_tokens: Sequence[str],
               title: str | None = None):
     """Heatmap of the copy mass (1 − g_t) a_tj: where the copy head points while writing each target token,
-    weighted by how much that token was copied, so a row the gate switches to the vocabulary stays dark; each row
-    is labelled with its share copied, 1 − g_t    (T, L) a, (T,) 1 − g"""
+    weighted by how much that token was copied, so a token the gate switches to the vocabulary stays dark.
+    Drawn transposed, one row per input token x_j (a passage reads top to bottom, every label level at 12 pt)
+    and one column per target token y_t, labelled with its share copied, 1 − g_t    (T, L) a, (T,) 1 − g"""
     a, copy_share = np.asarray(a, dtype=float), np.asarray(copy_share, dtype=float)
-    image = ax.imshow(copy_share[:, None] * a, vmin=0, vmax=1, cmap="magma", aspect="auto")   # (T, L)
-    ax.set_xticks(np.arange(len(input_tokens)), labels=list(input_tokens), rotation=90)
-    ax.set_yticks(np.arange(len(target_tokens)),
-                  labels=[f"{t}  (copied {c:.0%})" for t, c in zip(target_tokens, copy_share)])
-    ax.set_xlabel("input token x_j (passage // question)")
-    ax.set_ylabel("target token y_t (share copied, 1 − g_t)")
+    mass = copy_share[:, None] * a                                          # (T, L) (1 − g_t) a_tj
+    image = ax.imshow(mass.T, vmin=0, vmax=1, cmap="magma", aspect="auto")  # (L, T)
+    ax.set_yticks(np.arange(len(input_tokens)), labels=list(input_tokens))
+    ax.set_xticks(np.arange(len(target_tokens)),
+                  labels=[f"{t} ({c:.0%})" for t, c in zip(target_tokens, copy_share)], rotation=90)
+    ax.set_ylabel("input token x_j (passage // question)")
+    ax.set_xlabel("target token y_t (share copied, 1 − g_t)")
     ax.set_title(title or "Where the copy head points while writing each token")
     ax.figure.colorbar(image, ax=ax, label="copy mass (1 − g_t) a_tj")
     return ax

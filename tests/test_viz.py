@@ -52,14 +52,16 @@ def test_token_posterior_is_a_heatmap_on_a_fixed_0_1_scale(ax):
     assert tick_texts(ax.get_xticklabels()) == [" Vienna", "</s>"] and tick_texts(ax.get_yticklabels()) == TITLES
 
 
-def test_copy_view_is_one_pointer_row_per_target_token_labelled_with_its_copied_share(ax):
+def test_copy_view_is_one_pointer_column_per_target_token_labelled_with_its_copied_share(ax):
     a = np.array([[0.1, 0.8, 0.1], [0.3, 0.3, 0.4]])  # (T, L) = (2, 3)
     plot_copy(ax, a, [0.93, 0.05], ["Its", "Nairobi", "?"], ["Nairobi", "</s>"])
     (image,) = ax.get_images()
-    assert image.get_clim() == (0, 1) and image.get_array().shape == (2, 3)
-    np.testing.assert_allclose(image.get_array(), np.array([[0.93], [0.05]]) * a)   # a gated-off row stays dark
-    assert tick_texts(ax.get_xticklabels()) == ["Its", "Nairobi", "?"]
-    assert tick_texts(ax.get_yticklabels()) == ["Nairobi  (copied 93%)", "</s>  (copied 5%)"]
+    assert image.get_clim() == (0, 1) and image.get_array().shape == (3, 2)   # (L, T): input tokens are rows
+    np.testing.assert_allclose(image.get_array(), (np.array([[0.93], [0.05]]) * a).T)
+    assert image.get_array()[:, 1].max() <= 0.05                            # the gated-off token stays dark
+    assert tick_texts(ax.get_yticklabels()) == ["Its", "Nairobi", "?"]
+    assert tick_texts(ax.get_xticklabels()) == ["Nairobi (93%)", "</s> (5%)"]
+    assert all(t.get_rotation() == 0 for t in ax.get_yticklabels())         # input tokens read level
     assert ax.get_xlabel() and ax.get_ylabel() and "copy head" in ax.get_title()
 
 
