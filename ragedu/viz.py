@@ -97,20 +97,23 @@ def plot_copy(ax, a, copy_share, input_tokens: Sequence[str], target_tokens: Seq
 # ---- marginalization (notebook 3) ----
 
 def plot_likelihoods(ax, labels: Sequence[str], log_p_y_sequence, log_p_y_token, title: str | None = None):
-    """Side-by-side bars of log p(y|x) under RAG-Sequence and RAG-Token, one pair per (question, answer)."""
+    """Side-by-side bars of log p(y|x) under RAG-Sequence and RAG-Token, one pair per (question, answer).
+    Each bar's value is written at its tip: inside a long bar (in white), just beyond a short one, so that no
+    label runs into another, off the axes, or into the question labels."""
     sequence, token = np.asarray(log_p_y_sequence, dtype=float), np.asarray(log_p_y_token, dtype=float)
     rows = np.arange(len(labels))
-    ax.barh(rows - 0.2, sequence, height=0.4, color=VARIANT_COLORS["sequence"], label="RAG-Sequence")
-    ax.barh(rows + 0.2, token, height=0.4, color=VARIANT_COLORS["token"], label="RAG-Token")
+    span = max(1e-9, -min(0.0, sequence.min(initial=0.0), token.min(initial=0.0)))   # the longest bar's length
+    for offset, values, variant in ((-0.2, sequence, "sequence"), (0.2, token, "token")):
+        ax.barh(rows + offset, values, height=0.4, color=VARIANT_COLORS[variant], label=VARIANT_NAMES[variant])
+        for row, v in zip(rows, values):
+            inside = -v > 0.3 * span                                        # room for the label in the bar
+            ax.annotate(f"{v:.2f}", (v, row + offset), xytext=(4 if inside else -4, 0), textcoords="offset points",
+                        va="center", ha="left" if inside else "right", color="white" if inside else "black")
     ax.set_yticks(rows, labels=list(labels))
     ax.invert_yaxis()
-    for row, (s, t) in enumerate(zip(sequence, token)):  # the value just beyond each bar's tip
-        ax.text(s, row - 0.2, f"{s:.2f} ", va="center", ha="right")
-        ax.text(t, row + 0.2, f"{t:.2f} ", va="center", ha="right")
-    ax.margins(x=0.15)
+    ax.set_xlim(-1.05 * span, 0)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("log p(y | x)   (0 = certain; further left = less likely)")
     ax.set_title(title or "The same answer under the two models")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     return ax
-

@@ -85,6 +85,23 @@ def test_likelihoods_draw_a_pair_of_bars_per_answer(ax):
     assert {t.get_text().strip() for t in ax.texts} == {"-1.00", "-2.50", "-1.50", "-2.00"}
 
 
+def test_likelihood_labels_overlap_nothing_when_one_bar_is_far_longer_than_the_rest():
+    # notebook 3's case: one clue far less likely under RAG-Token, four short answers near 0
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    labels = ["Prague → This city of 1,165,581 peopl…", "Which city is the capital of Austria? → Vienna",
+              "What is the currency of Austria? → euro", "Austria is part of which continent? → Europe",
+              "Which country is Vienna in? → Austria"]
+    plot_likelihoods(ax, labels, [-1.33, -0.08, -0.06, -0.17, -0.14], [-7.05, -0.13, -0.07, -0.17, -0.13])
+    fig.tight_layout()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    inside = ax.get_window_extent(renderer)
+    assert all(inside.x0 <= b.x0 and b.x1 <= inside.x1 for b in boxes)    # no value runs off the axes
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+    plt.close(fig)
+
+
 def constructed_trace():
     """Two beams over tokens 5 ('a'), 6 ('b'), 2 (</s>): step 1 keeps a, b; step 2 keeps a a, b a and finishes
     'a </s>'; step 3 finishes 'a a </s>'. The returned answer is 'a </s>'."""
