@@ -9,6 +9,10 @@ from ragedu.errors import RagEduError
 
 VARIANTS = ("sequence", "token")
 
+# one name and one colour per model, for every figure of the course and the explorer (ragedu.viz re-exports them)
+VARIANT_NAMES = {"sequence": "RAG-Sequence", "token": "RAG-Token", "closed_book": "closed-book BART"}
+VARIANT_COLORS = {"sequence": "tab:blue", "token": "tab:orange", "closed_book": "tab:gray"}
+
 
 def check_variant(variant: str) -> str:
     if variant not in VARIANTS:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import matplotlib
 import numpy as np
 
+from ragedu.variants import VARIANT_COLORS, VARIANT_NAMES  # noqa: F401  one colour per model, course-wide
+
 # Sized for the back row: every figure of the course is at most 10 inches wide (tests/test_projector.py checks the
 # notebooks) and drawn at 100 dpi, and no text is smaller than 12 pt.
 COURSE_STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "xtick.labelsize": 12,
@@ -18,9 +20,6 @@ COURSE_STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "xt
 MIN_FONT_SIZE = 12
 matplotlib.rcParams.update(COURSE_STYLE)   # importing a view sets the course's style
 
-# one name and one colour per model, for every view and the explorer
-VARIANT_NAMES = {"sequence": "RAG-Sequence", "token": "RAG-Token", "closed_book": "closed-book BART"}
-VARIANT_COLORS = {"sequence": "tab:blue", "token": "tab:orange", "closed_book": "tab:gray"}
 
 
 def plot_doc_posterior(ax, p_z: Sequence[float], titles: Sequence[str], question: str | None = None):

@@ -6,9 +6,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from matplotlib.colors import to_hex
 from matplotlib.patches import Rectangle
 
 from ragedu.checkpoint import read_train_log
+from ragedu.errors import RagEduError
+from ragedu.variants import VARIANT_COLORS
 from ragedu.decoding import sequence_trace
 from ragedu.traces import RagTokenTrace, TokenStep
 from ragedu.viz import plot_copy, plot_doc_posterior, plot_likelihoods, plot_token_log_probs, plot_token_posterior, token_labels
@@ -241,30 +244,62 @@ def test_posterior_change_pairs_before_and_after_bars(ax):
     assert len(ax.get_legend().get_texts()) == 2
 
 
-def test_eval_table_draws_a_bar_per_relation_and_system(ax):
-    by_relation = {"capital": {"sequence": 0.5, "token": 0.6, "closed_book": 0.0},
-                   "city_country": {"sequence": 0.8, "token": 0.7, "closed_book": 0.1}}
+def test_eval_table_draws_counts_of_questions_not_rates(ax):
+    by_relation = {"capital": {"sequence": 1.0, "token": 0.0, "closed_book": 0.0},
+                   "city_country": {"sequence": 0.75, "token": 0.5, "closed_book": 0.25}}
     plot_eval_table(ax, by_relation, counts={"capital": 1, "city_country": 12})
     heights = [p.get_height() for p in ax.patches]
-    assert heights == pytest.approx([0.5, 0.8, 0.6, 0.7, 0.0, 0.1])
-    assert tick_texts(ax.get_xticklabels()) == ["capital\n(1 question)", "city → country\n(12 questions)"]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["RAG-Sequence", "RAG-Token", "closed-book BART"]
-    assert ax.get_ylim() == (0, 1.25) and ax.get_yticks()[-1] == 1.0
+    # the backdrops (questions asked), then each system's counts: capital rests on one question, drawn as 1 of 1
+    assert heights == pytest.approx([1, 12, 1, 9, 0, 6, 0, 3])
+    assert {t.get_text() for t in ax.texts} == {"1", "0", "9", "6", "3"}
+    ax.clear()
+    by_relation["city_country"] = {"sequence": 0.6667, "token": 0.3333, "closed_book": 0.0}  # evaluate's 4 places
+    plot_eval_table(ax, by_relation, counts={"capital": 1, "city_country": 12})
+    assert [p.get_height() for p in ax.patches] == pytest.approx([1, 12, 1, 8, 0, 4, 0, 0])
+    assert tick_texts(ax.get_xticklabels()) == ["capital\n(1 asked)", "city →\ncountry\n(12 asked)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["questions asked", "RAG-Sequence", "RAG-Token",
+                                                                    "closed-book BART"]
+    assert ax.get_ylabel() == "questions answered exactly" and ax.get_ylim()[1] > 12
 
 
-def test_results_vs_paper_puts_ours_and_the_papers_side_by_side(ax):
+def test_eval_table_refuses_counts_that_are_not_those_evaluated(ax):
+    with pytest.raises(RagEduError, match="not a count out of 3"):
+        plot_eval_table(ax, {"capital": {"sequence": 0.5}}, counts={"capital": 3})
+    with pytest.raises(RagEduError, match="counts\\['capital'\\]"):
+        plot_eval_table(ax, {"capital": {"sequence": 0.5}}, counts={})
+
+
+def test_results_vs_paper_sets_ours_and_the_papers_in_two_panels():
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 5))
     ours = [{"sequence": 0.8, "token": 0.75, "closed_book": 0.05}, {"sequence": 0.5, "token": 0.5}]
     paper = [{"sequence": 0.445, "token": 0.441, "closed_book": 0.345}, {"sequence": 0.725, "token": 0.725}]
-    plot_results_vs_paper(ax, ["QA", "claims"], ours, paper, paper_names={"closed_book": "T5-11B (paper)"})
-    drawn = [p.get_height() for p in ax.patches if not np.isnan(p.get_height())]
-    assert len(drawn) == 10  # 2 rows × 3 systems × (ours, paper), minus closed-book on claims twice
-    hatched = [p for p in ax.patches if p.get_hatch() == "//" and not np.isnan(p.get_height())]
-    assert sorted(p.get_height() for p in hatched) == pytest.approx(sorted([0.445, 0.441, 0.345, 0.725, 0.725]))
-    assert tick_texts(ax.get_xticklabels()) == ["QA", "claims"]
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["RAG-Sequence (ours)", "RAG-Sequence (paper)", "RAG-Token (ours)", "RAG-Token (paper)",
-                      "closed-book BART (ours)", "T5-11B (paper)"]
-    assert "0.445" in {t.get_text() for t in ax.texts}  # the paper's figures keep their third digit
+    plot_results_vs_paper((left, right), ["QA", "claims"], ours, ["NQ", "FEVER"], paper,
+                          paper_names={"closed_book": "T5-11B (paper)"})
+    for ax, expected in ((left, ours), (right, paper)):
+        drawn = [p.get_height() for p in ax.patches if not np.isnan(p.get_height())]
+        assert sorted(drawn) == pytest.approx(sorted(v for d in expected for v in d.values()))
+    assert not [p for p in left.patches if p.get_hatch()]                  # ours solid, the paper's hatched
+    assert all(p.get_hatch() == "//" for p in right.patches)
+    assert tick_texts(left.get_xticklabels()) == ["QA", "claims"] and tick_texts(right.get_xticklabels()) == ["NQ", "FEVER"]
+    assert left.get_title() != right.get_title() and "paper" in right.get_title()
+    assert left.get_ylabel() != right.get_ylabel()                          # each panel its own axis
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["RAG-Sequence (ours)", "RAG-Token (ours)",
+                                                                      "closed-book BART (ours)"]
+    assert [t.get_text() for t in right.get_legend().get_texts()] == ["RAG-Sequence (paper)", "RAG-Token (paper)",
+                                                                       "T5-11B (paper)"]
+    assert "0.445" in {t.get_text() for t in right.texts}  # the paper's figures keep their third digit
+    plt.close(fig)
+
+
+def test_every_view_colours_a_model_by_the_course_wide_colour(ax):
+    plot_likelihoods(ax, ["Q → A"], [-1.0], [-2.0])
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert [to_hex(p.get_facecolor()) for p in bars] == [to_hex(VARIANT_COLORS["sequence"]),
+                                                          to_hex(VARIANT_COLORS["token"])]
+    ax.clear()
+    plot_eval_table(ax, {"capital": {"token": 0.5, "closed_book": 0.0}}, counts={"capital": 2})
+    assert [to_hex(p.get_facecolor()) for p in ax.patches[1:]] == [to_hex(VARIANT_COLORS["token"]),
+                                                                    to_hex(VARIANT_COLORS["closed_book"])]
 
 
 def test_token_labels_strip_the_leading_space_and_show_a_bare_space():
