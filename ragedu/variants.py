@@ -12,6 +12,7 @@ VARIANTS = ("sequence", "token")
 # one name and one colour per model, for every figure of the course and the explorer (ragedu.viz re-exports them)
 VARIANT_NAMES = {"sequence": "RAG-Sequence", "token": "RAG-Token", "closed_book": "closed-book BART"}
 VARIANT_COLORS = {"sequence": "tab:blue", "token": "tab:orange", "closed_book": "tab:gray"}
+NEUTRAL_COLOR = "tab:green"   # what belongs to neither model (the retriever's p(z|x), training losses): not their blue
 
 
 def check_variant(variant: str) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import matplotlib
 import numpy as np
 
-from ragedu.variants import VARIANT_COLORS, VARIANT_NAMES  # noqa: F401  one colour per model, course-wide
+from ragedu.variants import NEUTRAL_COLOR, VARIANT_COLORS, VARIANT_NAMES  # noqa: F401  one colour per model
 
 # Sized for the back row: every figure of the course is at most 10 inches wide (tests/test_projector.py checks the
 # notebooks) and drawn at 100 dpi, and no text is smaller than 12 pt.
@@ -26,7 +26,7 @@ def plot_doc_posterior(ax, p_z: Sequence[float], titles: Sequence[str], question
     """Horizontal bars of p(z|x) over the retrieved passages, best at the top."""
     p_z = np.asarray(p_z, dtype=float)
     rows = np.arange(len(p_z))
-    ax.barh(rows, p_z, color="tab:blue")
+    ax.barh(rows, p_z, color=NEUTRAL_COLOR)            # the retriever's, neither model's colour
     ax.set_yticks(rows, labels=list(titles))
     ax.invert_yaxis()  # rank 1 at the top
     ax.set_xlim(0, 1)

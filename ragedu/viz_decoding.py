@@ -4,6 +4,7 @@ Each `plot_x(ax, data)` draws a trace decoding returned (ragedu.traces); none ru
 """
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -145,9 +146,12 @@ def plot_hypothesis_matrix(ax, trace: RagSequenceTrace, titles: Sequence[str], r
     labels = [f"{'★ ' if text == best_y else ''}{text!r}  p(y|x)={np.exp(v):.3f}"
               for text, v in zip(hypotheses, log_p_y)]
     ax.set_yticks(np.arange(H), labels=labels)
-    titles = [f"{t}\np(z|x)={p:.2f}" for t, p in zip(titles, np.exp(np.asarray(log_p_z, dtype=float)))]
+    # long titles wrapped to the column's width: at K = 10 a 10-inch figure has under an inch per passage
+    narrow = K > 5
+    titles = [f"{textwrap.fill(t, 9 if narrow else 16)}\n{'' if narrow else 'p(z|x)='}{p:.2f}"
+              for t, p in zip(titles, np.exp(np.asarray(log_p_z, dtype=float)))]
     ax.set_xticks(np.arange(K), labels=list(titles))
-    ax.set_xlabel("passage z")
+    ax.set_xlabel("passage z, with p(z|x) under its title" if narrow else "passage z")
     ax.set_ylabel("hypothesis y (union of the beams)")
     ax.set_title(title or "p_θ(y | x, z) for every hypothesis and passage", pad=30)
     ax.figure.colorbar(image, ax=ax, label="p_θ(y | x, z)")

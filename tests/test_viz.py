@@ -300,6 +300,12 @@ def test_every_view_colours_a_model_by_the_course_wide_colour(ax):
     plot_eval_table(ax, {"capital": {"token": 0.5, "closed_book": 0.0}}, counts={"capital": 2})
     assert [to_hex(p.get_facecolor()) for p in ax.patches[1:]] == [to_hex(VARIANT_COLORS["token"]),
                                                                     to_hex(VARIANT_COLORS["closed_book"])]
+    ax.clear()                                           # what belongs to neither model is not drawn in their colours
+    plot_doc_posterior(ax, [0.7, 0.3], TITLES[:2])
+    plot_posterior_change(ax, [0.5, 0.5], [0.9, 0.1], TITLES[:2])
+    plot_loss_curves([ax], {"rag": (np.arange(1, 4), np.ones(3))})
+    drawn = {to_hex(p.get_facecolor()) for p in ax.patches} | {to_hex(line.get_color()) for line in ax.lines}
+    assert not drawn & {to_hex(c) for c in VARIANT_COLORS.values()}
 
 
 def test_token_labels_strip_the_leading_space_and_show_a_bare_space():
