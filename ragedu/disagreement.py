@@ -79,6 +79,8 @@ def still_disagrees(model: RagModel, case: Disagreement) -> tuple[str, str]:
 # Found by `python -m ragedu.disagreement` on the shipped model (data/model); tests/test_disagreement.py rechecks
 # every entry. After retraining, rerun the command and replace this list with what it prints.
 FOUND: tuple[Disagreement, ...] = (
+    Disagreement("qa", "test", "Sao Tome and Principe is part of which continent?", k=10, num_beams=2, max_len=16,
+                 fast="Oceania", thorough="Africa"),
     Disagreement("qa", "test", "How many people live in Aleppo?", k=5, num_beams=4, max_len=16,
                  fast="2,098,210", thorough="dollar"),
     Disagreement("qa", "test", "In which country is the city of Türkmenbaşy?", k=5, num_beams=3, max_len=16,

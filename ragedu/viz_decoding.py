@@ -127,6 +127,7 @@ def plot_hypothesis_matrix(ax, trace: RagSequenceTrace, titles: Sequence[str], r
     log_p = np.asarray(log_p_y_given_z, dtype=float)[rows]
     log_p_y, hypotheses, source = log_p_y[rows], [hypotheses[h] for h in rows], [source[h] for h in rows]
     H, K = log_p.shape
+    narrow = K > 5                                                        # columns under an inch wide
     zero = np.array([[s == "assumed zero" for s in row] for row in source], dtype=bool).reshape(H, K)
     shown = np.ma.masked_array(np.exp(log_p), mask=zero)                  # (H, K) p_θ(y|x,z)
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.85")  # masked cells: light grey
@@ -141,17 +142,20 @@ def plot_hypothesis_matrix(ax, trace: RagSequenceTrace, titles: Sequence[str], r
             p = np.exp(log_p[h, k])
             ax.add_patch(Rectangle((k - 0.46, h - 0.46), 0.92, 0.92, fill=False, edgecolor="black",
                                    linewidth=2, linestyle="-" if mark == "beam" else "--"))
-            ax.text(k, h, f"{p:.2f}" if p >= 0.01 else f"{p:.0e}", ha="center", va="center",
+            tiny = f"{p:.0e}".replace("e-0", "e-") if narrow else f"{p:.0e}"   # 2e-6: four characters
+            ax.text(k, h, f"{p:.2f}" if p >= 0.01 else tiny, ha="center", va="center",
                     color="white" if p < 0.5 else "black")
     labels = [f"{'★ ' if text == best_y else ''}{text!r}  p(y|x)={np.exp(v):.3f}"
               for text, v in zip(hypotheses, log_p_y)]
     ax.set_yticks(np.arange(H), labels=labels)
-    # long titles wrapped to the column's width: at K = 10 a 10-inch figure has under an inch per passage
-    narrow = K > 5
-    titles = [f"{textwrap.fill(t, 9 if narrow else 16)}\n{'' if narrow else 'p(z|x)='}{p:.2f}"
-              for t, p in zip(titles, np.exp(np.asarray(log_p_z, dtype=float)))]
-    ax.set_xticks(np.arange(K), labels=list(titles))
-    ax.set_xlabel("passage z, with p(z|x) under its title" if narrow else "passage z")
+    p_z = np.exp(np.asarray(log_p_z, dtype=float))                         # (K,)
+    if narrow:   # at K = 10 a 10-inch figure has about half an inch per passage: slanted labels, one line each
+        ax.set_xticks(np.arange(K), labels=[f"{t}  {p:.2f}" for t, p in zip(titles, p_z)], rotation=40,
+                      ha="right", rotation_mode="anchor")
+        ax.set_xlabel("passage z, and its p(z|x)")
+    else:
+        ax.set_xticks(np.arange(K), labels=[f"{textwrap.fill(t, 16)}\np(z|x)={p:.2f}" for t, p in zip(titles, p_z)])
+        ax.set_xlabel("passage z")
     ax.set_ylabel("hypothesis y (union of the beams)")
     ax.set_title(title or "p_θ(y | x, z) for every hypothesis and passage", pad=30)
     ax.figure.colorbar(image, ax=ax, label="p_θ(y | x, z)")

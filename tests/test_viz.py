@@ -207,6 +207,20 @@ def test_hypothesis_matrix_under_thorough_decoding_frames_rescored_cells_dashed(
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["found by z's beam", "rescored (extra pass)"]
 
 
+def test_hypothesis_matrix_at_k_10_slants_one_line_passage_labels(ax):
+    K = 10
+    log_p_z = torch.full((K,), 1 / K).log()
+    log_p_y_given_z = torch.tensor([[0.9] + [1e-6] * (K - 1), [0.2] * K]).log()   # (H, K) = (2, 10)
+    on_beam = torch.zeros(2, K, dtype=torch.bool)
+    on_beam[0, 0] = on_beam[1, 1] = True
+    plot_hypothesis_matrix(ax, sequence_trace("thorough", ["a", "b"], log_p_z, log_p_y_given_z, on_beam),
+                           [f"Passage number {k}" for k in range(K)])
+    labels = ax.get_xticklabels()
+    assert tick_texts(labels) == [f"Passage number {k}  0.10" for k in range(K)]
+    assert {t.get_rotation() for t in labels} == {40} and "p(z|x)" in ax.get_xlabel()
+    assert "1e-6" in {t.get_text() for t in ax.texts}                      # four characters, to fit the cell
+
+
 def test_train_log_is_read_per_stage_in_order(tmp_path):
     rows = [("denoise", 1, 8.0), ("denoise", 2, 7.0), ("rag", 1, 3.0), ("denoise", 3, 6.0)]
     path = tmp_path / "train_log.jsonl"
