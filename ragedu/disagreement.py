@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 
 from ragedu.decoding import decode
 from ragedu.model import RagModel
-from ragedu.tasks import TASKS, load_task
+from ragedu.errors import RagEduError
+from ragedu.tasks import SPLITS, TASKS, load_task
 
 # How long an answer may grow, per task: QA answers and claim labels are a few tokens (notebook 4 decodes them with
 # max_len = 16); a clue is a sentence ("This city of 493,731 people is the capital of …"), as the course's BEAM.
@@ -91,13 +92,21 @@ FOUND: tuple[Disagreement, ...] = (
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ragedu.disagreement", description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", choices=SPLITS, default="test")
     parser.add_argument("--k", nargs="+", type=int, default=[5, 10])
     parser.add_argument("--beams", nargs="+", type=int, default=[2, 3, 4])
     parser.add_argument("--max-len", type=int, default=None, help="default: per task, " + str(MAX_LEN))
     parser.add_argument("--limit", type=int, default=None, help="search only the first N inputs of each task")
     parser.add_argument("--json", action="store_true", help="one JSON object: counts per setting and the cases")
     args = parser.parse_args(argv)
+    try:
+        return _search(args)
+    except RagEduError as error:                  # a bad K, beam count or max_len: one sentence, exit 2
+        print(f"python -m ragedu.disagreement: {error}", file=sys.stderr)
+        return 2
+
+
+def _search(args) -> int:
 
     import torch
 

@@ -55,3 +55,9 @@ def test_the_command_reports_a_count_per_setting(capsys):
         [("claims", 5, 2, MAX_LEN["claims"], 3), ("qa", 5, 2, MAX_LEN["qa"], 3)]
     assert all(0 <= c["disagree"] <= c["searched"] for c in out["counts"])
     assert len(out["cases"]) == sum(c["disagree"] for c in out["counts"])
+
+
+def test_the_command_refuses_a_bad_setting_in_one_sentence(capsys):
+    assert main(["--tasks", "qa", "--k", "0", "--beams", "2", "--limit", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m ragedu.disagreement: K must be") and "Traceback" not in err
