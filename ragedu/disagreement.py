@@ -86,6 +86,8 @@ FOUND: tuple[Disagreement, ...] = (
                  fast="2,098,210", thorough="dollar"),
     Disagreement("qa", "test", "In which country is the city of Türkmenbaşy?", k=5, num_beams=3, max_len=16,
                  fast="91,745", thorough="supports"),
+    Disagreement("claims", "test", "Marigot is the capital of Guernsey.", k=5, num_beams=4, max_len=16,
+                 fast="Saint Peter Port", thorough="refutes"),
 )
 
 
