@@ -135,7 +135,8 @@ def rag_token_decode(generator: Generator, log_p_z: torch.Tensor, context_ids: t
         state, records = beam_search(generator, encoded, log_p_z, settings.num_beams, settings.max_len,
                                      settings.length_penalty, record=settings.trace)
         best = [finished(state, b)[:settings.num_return_sequences] for b in range(B)]
-        traces = _token_traces(generator, encoded, log_p_z, records, best) if settings.trace else None
+        traces = _token_traces(generator, encoded, log_p_z, records, best, settings.length_penalty) \
+            if settings.trace else None
     return Decoded(
         variant="token", mode="beam",
         ids=[[ids for ids, _, _ in hyps] for hyps in best],
@@ -146,7 +147,7 @@ def rag_token_decode(generator: Generator, log_p_z: torch.Tensor, context_ids: t
     )
 
 
-def _token_traces(generator, encoded, log_p_z, records, best) -> list[RagTokenTrace]:
+def _token_traces(generator, encoded, log_p_z, records, best, length_penalty: float) -> list[RagTokenTrace]:
     """Split the batched records per question; score the returned sequences' tokens against each passage."""
     B = len(best)
     question = [b for b in range(B) for _ in best[b]]                        # question of each returned y
@@ -167,7 +168,8 @@ def _token_traces(generator, encoded, log_p_z, records, best) -> list[RagTokenTr
         n = len(best[b])
         traces.append(RagTokenTrace(
             log_p_z=log_p_z[b], steps=steps, ids=[ids for ids, _, _ in best[b]],
-            log_p_z_given_yi=[posterior[i + j][:, :len(best[b][j][0])] for j in range(n)]))
+            log_p_z_given_yi=[posterior[i + j][:, :len(best[b][j][0])] for j in range(n)],
+            length_penalty=length_penalty))
         i += n
     return traces
 

@@ -31,6 +31,7 @@ class RagTokenTrace:
     steps: list[TokenStep]                     # one per decoding step
     ids: list[list[int]]                       # R returned sequences
     log_p_z_given_yi: list[torch.Tensor]       # R × (K, T) log p(z|x,y_i,y<i) for every returned token
+    length_penalty: float = 1.0                # α of the finished pool's score log p'(y|x) / |y|^α
 
 
 @dataclass

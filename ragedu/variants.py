@@ -9,6 +9,11 @@ from ragedu.errors import RagEduError
 
 VARIANTS = ("sequence", "token")
 
+# one name and one colour per model, for every figure of the course and the explorer (ragedu.viz re-exports them)
+VARIANT_NAMES = {"sequence": "RAG-Sequence", "token": "RAG-Token", "closed_book": "closed-book BART"}
+VARIANT_COLORS = {"sequence": "tab:blue", "token": "tab:orange", "closed_book": "tab:gray"}
+NEUTRAL_COLOR = "tab:green"   # what belongs to neither model (the retriever's p(z|x), training losses): not their blue
+
 
 def check_variant(variant: str) -> str:
     if variant not in VARIANTS:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import matplotlib
 import numpy as np
 
+from ragedu.variants import NEUTRAL_COLOR, VARIANT_COLORS, VARIANT_NAMES  # noqa: F401  one colour per model
+
 # Sized for the back row: every figure of the course is at most 10 inches wide (tests/test_projector.py checks the
 # notebooks) and drawn at 100 dpi, and no text is smaller than 12 pt.
 COURSE_STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "xtick.labelsize": 12,
@@ -18,16 +20,13 @@ COURSE_STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "xt
 MIN_FONT_SIZE = 12
 matplotlib.rcParams.update(COURSE_STYLE)   # importing a view sets the course's style
 
-# one name and one colour per model, for every view and the explorer
-VARIANT_NAMES = {"sequence": "RAG-Sequence", "token": "RAG-Token", "closed_book": "closed-book BART"}
-VARIANT_COLORS = {"sequence": "tab:blue", "token": "tab:orange", "closed_book": "tab:gray"}
 
 
 def plot_doc_posterior(ax, p_z: Sequence[float], titles: Sequence[str], question: str | None = None):
     """Horizontal bars of p(z|x) over the retrieved passages, best at the top."""
     p_z = np.asarray(p_z, dtype=float)
     rows = np.arange(len(p_z))
-    ax.barh(rows, p_z, color="tab:blue")
+    ax.barh(rows, p_z, color=NEUTRAL_COLOR)            # the retriever's, neither model's colour
     ax.set_yticks(rows, labels=list(titles))
     ax.invert_yaxis()  # rank 1 at the top
     ax.set_xlim(0, 1)
@@ -77,15 +76,17 @@ def plot_token_log_probs(ax, log_p_yi, tokens: Sequence[str], titles: Sequence[s
 def plot_copy(ax, a, copy_share, input_tokens: Sequence[str], target_tokens: Sequence[str],
               title: str | None = None):
     """Heatmap of the copy mass (1 − g_t) a_tj: where the copy head points while writing each target token,
-    weighted by how much that token was copied, so a row the gate switches to the vocabulary stays dark; each row
-    is labelled with its share copied, 1 − g_t    (T, L) a, (T,) 1 − g"""
+    weighted by how much that token was copied, so a token the gate switches to the vocabulary stays dark.
+    Drawn transposed, one row per input token x_j (a passage reads top to bottom, every label level at 12 pt)
+    and one column per target token y_t, labelled with its share copied, 1 − g_t    (T, L) a, (T,) 1 − g"""
     a, copy_share = np.asarray(a, dtype=float), np.asarray(copy_share, dtype=float)
-    image = ax.imshow(copy_share[:, None] * a, vmin=0, vmax=1, cmap="magma", aspect="auto")   # (T, L)
-    ax.set_xticks(np.arange(len(input_tokens)), labels=list(input_tokens), rotation=90)
-    ax.set_yticks(np.arange(len(target_tokens)),
-                  labels=[f"{t}  (copied {c:.0%})" for t, c in zip(target_tokens, copy_share)])
-    ax.set_xlabel("input token x_j (passage // question)")
-    ax.set_ylabel("target token y_t (share copied, 1 − g_t)")
+    mass = copy_share[:, None] * a                                          # (T, L) (1 − g_t) a_tj
+    image = ax.imshow(mass.T, vmin=0, vmax=1, cmap="magma", aspect="auto")  # (L, T)
+    ax.set_yticks(np.arange(len(input_tokens)), labels=list(input_tokens))
+    ax.set_xticks(np.arange(len(target_tokens)),
+                  labels=[f"{t} ({c:.0%})" for t, c in zip(target_tokens, copy_share)], rotation=90)
+    ax.set_ylabel("input token x_j (passage // question)")
+    ax.set_xlabel("target token y_t (share copied, 1 − g_t)")
     ax.set_title(title or "Where the copy head points while writing each token")
     ax.figure.colorbar(image, ax=ax, label="copy mass (1 − g_t) a_tj")
     return ax
@@ -95,21 +96,25 @@ def plot_copy(ax, a, copy_share, input_tokens: Sequence[str], target_tokens: Seq
 # ---- marginalization (notebook 3) ----
 
 def plot_likelihoods(ax, labels: Sequence[str], log_p_y_sequence, log_p_y_token, title: str | None = None):
-    """Side-by-side bars of log p(y|x) under RAG-Sequence and RAG-Token, one pair per (question, answer)."""
+    """Side-by-side bars of log p(y|x) under RAG-Sequence and RAG-Token, one pair per (question, answer).
+    Each bar's value is written at its tip: inside a long bar (in white), just beyond a short one, so that no
+    label runs into another, off the axes, or into the question labels."""
     sequence, token = np.asarray(log_p_y_sequence, dtype=float), np.asarray(log_p_y_token, dtype=float)
     rows = np.arange(len(labels))
-    ax.barh(rows - 0.2, sequence, height=0.4, color=VARIANT_COLORS["sequence"], label="RAG-Sequence")
-    ax.barh(rows + 0.2, token, height=0.4, color=VARIANT_COLORS["token"], label="RAG-Token")
+    span = max(1e-9, -min(0.0, sequence.min(initial=0.0), token.min(initial=0.0)))   # the longest bar's length
+    for offset, values, variant in ((-0.2, sequence, "sequence"), (0.2, token, "token")):
+        ax.barh(rows + offset, values, height=0.4, color=VARIANT_COLORS[variant], label=VARIANT_NAMES[variant])
+        for row, v in zip(rows, values):
+            inside = -v > 0.3 * span                                        # room for the label in the bar
+            ax.annotate(f"{v:.2f}", (v, row + offset), xytext=(4 if inside else -4, 0), textcoords="offset points",
+                        va="center", ha="left" if inside else "right", color="white" if inside else "black")
     ax.set_yticks(rows, labels=list(labels))
     ax.invert_yaxis()
-    for row, (s, t) in enumerate(zip(sequence, token)):  # the value just beyond each bar's tip
-        ax.text(s, row - 0.2, f"{s:.2f} ", va="center", ha="right")
-        ax.text(t, row + 0.2, f"{t:.2f} ", va="center", ha="right")
-    ax.margins(x=0.15)
+    ax.set_xlim(-1.05 * span, 0)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("log p(y | x)   (0 = certain; further left = less likely)")
     ax.set_title(title or "The same answer under the two models")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     return ax
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 import ragedu.viz  # noqa: F401  the course's style (viz.COURSE_STYLE), also for views of this module alone
+from ragedu.variants import NEUTRAL_COLOR
 
 
 def moving_average(values, window: int) -> np.ndarray:
@@ -31,8 +32,8 @@ def plot_loss_curves(axes, curves: dict[str, tuple], window: int = 25):
     (a denoising loss per token, a retrieval loss per question)."""
     axes = list(np.ravel(axes))
     for ax, (stage, (steps, losses)) in zip(axes, curves.items()):
-        ax.plot(steps, losses, color="tab:blue", alpha=0.3, linewidth=0.8, label="each step")
-        ax.plot(steps, moving_average(losses, window), color="tab:blue", linewidth=2.5,
+        ax.plot(steps, losses, color=NEUTRAL_COLOR, alpha=0.3, linewidth=0.8, label="each step")
+        ax.plot(steps, moving_average(losses, window), color=NEUTRAL_COLOR, linewidth=2.5,
                 label=f"mean of last {window}")
         ax.set_title(STAGE_TITLES.get(stage, stage))
         ax.set_xlabel("step")
@@ -49,7 +50,7 @@ def plot_posterior_change(ax, p_before, p_after, titles: Sequence[str], question
     p_before, p_after = np.asarray(p_before, dtype=float), np.asarray(p_after, dtype=float)
     rows = np.arange(len(titles))
     ax.barh(rows - 0.2, p_before, height=0.4, color="0.6", label="before: stage-1 encoder")
-    ax.barh(rows + 0.2, p_after, height=0.4, color="tab:blue", label="after: RAG fine-tuned q(x)")
+    ax.barh(rows + 0.2, p_after, height=0.4, color=NEUTRAL_COLOR, label="after: RAG fine-tuned q(x)")
     ax.set_yticks(rows, labels=list(titles))
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
