@@ -5,6 +5,7 @@ Sized for a classroom projector: passage titles as labels, probabilities on fixe
 """
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib
@@ -122,8 +123,6 @@ def plot_likelihoods(ax, labels: Sequence[str], log_p_y_sequence, log_p_y_token,
 # ---- the whole model on one page, the paper's Figure 1 (notebook 1) ----
 
 def _box(ax, x, y, text, color="white", width=28, **kw):
-    import textwrap
-
     return ax.text(x, y, textwrap.fill(text, width), ha="center", va="center", transform=ax.transAxes,
                    bbox=dict(boxstyle="round,pad=0.4", facecolor=color, edgecolor="0.3"), **kw)
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import html
 import io
 
+from matplotlib.colors import to_hex
+
 from ragedu.decoding import MODES
 from ragedu.explorer import DEFAULT_QUESTION, MAX_BEAMS, ExplorerState, ExplorerView
 from ragedu.marginalize import VARIANTS
 from ragedu.model import RagModel
 from ragedu.try_this import TryThis, load_try_this
-from ragedu.viz import VARIANT_NAMES, plot_doc_posterior
+from ragedu.viz import NEUTRAL_COLOR, VARIANT_NAMES, plot_doc_posterior
 from ragedu.viz_decoding import plot_hypothesis_matrix
 from ragedu.viz_explorer import PRIOR_LABEL, plot_figure2
 
@@ -115,7 +117,7 @@ def png(fig, dpi: int = 100) -> tuple[bytes, int]:
 def passages_html(view: ExplorerView) -> str:
     """The K passages with p(z|x) as a table with bars: the numbers `plot_doc_posterior` draws, in HTML
     because a table redraws in no time and a figure takes a tenth of a second."""
-    bar = "<div style='background:#1f77b4;height:12px;width:{:.0f}px'></div>"
+    bar = f"<div style='background:{to_hex(NEUTRAL_COLOR)};height:12px;width:{{:.0f}}px'></div>"  # the retriever's colour
     clip = "max-width:560px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap"  # the whole text on hover
     rows = "".join(
         f"<tr title='{html.escape(t + ': ' + x, quote=True)}'><td>{i + 1}</td><td class='title'>{html.escape(t)}"

@@ -5,6 +5,9 @@ import torch
 
 import ragedu
 from ragedu.corpus import Corpus, load_corpus
+from ragedu.frozen_query import RESULTS
+from ragedu.k_sweep import manifest_digest
+from ragedu.pretrained import DEFAULT_MODEL_DIR
 from ragedu.tasks import load_task
 from ragedu.train import StageConfig, TrainConfig, train
 
@@ -29,3 +32,16 @@ def test_a_frozen_query_encoder_stays_the_stage_1_encoder_and_a_fine_tuned_one_m
         assert json.loads((out / "train_config.json").read_text())["freeze_query_encoder"] is frozen
     assert moved[True] == [] and moved[False]
 
+
+
+def test_the_saved_comparison_belongs_to_the_shipped_model():
+    figures = json.loads(RESULTS.read_text())
+    assert figures["fine_tuned"]["manifest_sha256"] == manifest_digest(DEFAULT_MODEL_DIR), (
+        "data/results/frozen_query.json was measured on another model; rerun "
+        "`python -m ragedu.frozen_query --out data/results/frozen_query.json`")
+    assert figures["frozen"]["manifest_sha256"] != figures["fine_tuned"]["manifest_sha256"]
+    for name in ("fine_tuned", "frozen"):
+        for part in ("task_file", "held_out"):
+            f = figures[name][part]
+            assert set(f["qa_exact_match"]) == {"sequence", "token"} and f["questions"] > 0
+            assert f["claim_accuracy"]["sequence"] == f["claim_accuracy"]["token"]   # one-token labels
