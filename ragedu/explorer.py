@@ -8,13 +8,16 @@ ragedu.widgets draws an ExplorerView and wires the controls to `view`.
 Nothing that did not change is recomputed:
     - a question is encoded and searched once, for K_max passages. p(z|x) for K ≤ K_max is the softmax of the
       top K scores d(z)ᵀq(x): the top K of the top K_max are the top K (`Retrieved.top`).
-    - RAG-Sequence is decoded once per (question, beam size), at K_max, thorough, with its hypothesis × passage
-      matrix of p_θ(y|x,z). Each entry depends on one passage only, so any K and either mode is a slice of it:
+    - RAG-Sequence is decoded thorough, with its hypothesis × passage matrix of p_θ(y|x,z), once per (question,
+      beam size) at K_c passages. Each entry depends on one passage only, so any K ≤ K_c and either mode is a
+      slice of it:
           Y_K = the hypotheses found by the beams of the first K passages
           thorough  p(y|x) = Σ_{z ≤ K} p_K(z|x) p_θ(y|x,z)
           fast      the same sum over the z ≤ K whose beam found y
       (`sequence_matrix_at_k`, `rag_sequence_at_k`). Subtle: p_K(z|x) is renormalised over the first K
-      passages, not sliced.
+      passages, not sliced. A question's first search runs at K_c = K_max, so moving K costs no search; a new
+      beam size searches only the K passages shown (ten searches at K = 10, one at K = 1), and again at K_max
+      the first time K grows past them.
     - RAG-Token mixes the K passages at every step, so it is decoded once per (question, K, beam size).
     - the two posteriors (the paper's Figure 2, both models on the shown answer) come from one teacher-forced
       pass over the answer's tokens per (question, K, answer).
@@ -141,16 +144,26 @@ class ExplorerState:
             return d.ids[0][0], d.log_p_y[0][0]
         return self._memo(("token", question, k, num_beams), run)
 
-    def sequence_trace(self, question: str, num_beams: int) -> RagSequenceTrace:
-        """RAG-Sequence at K_max, thorough, with its full hypothesis × passage matrix."""
-        return self._memo(("sequence", question, num_beams), lambda: decode(
-            self.model, [question], "sequence", self.k_max, mode="thorough", num_beams=num_beams,
+    def sequence_trace(self, question: str, num_beams: int, k: int | None = None) -> RagSequenceTrace:
+        """RAG-Sequence, thorough, with its full hypothesis × passage matrix over K_c ≥ k passages (k=None: K_max).
+        A trace over K_c passages serves every K ≤ K_c; a new one runs over K_max for the question's first search
+        or when K outgrows the beam size's trace, else over the k passages shown."""
+        k = self.k_max if k is None else k
+        served = [key[3] for key in self._cache if key[:3] == ("sequence", question, num_beams) and key[3] >= k]
+        if served:
+            k_c = min(served)
+        else:
+            first = not any(key[:2] == ("sequence", question) for key in self._cache)
+            grows = any(key[:3] == ("sequence", question, num_beams) for key in self._cache)
+            k_c = self.k_max if first or grows else k
+        return self._memo(("sequence", question, num_beams, k_c), lambda: decode(
+            self.model, [question], "sequence", k_c, mode="thorough", num_beams=num_beams,
             max_len=self.max_len, trace=True, retrieved=self.retrieved(question)).trace[0])
 
     def sequence_matrix(self, question: str, k: int, mode: str, num_beams: int) -> RagSequenceTrace:
-        """RAG-Sequence's hypothesis × passage matrix at K in either mode, sliced from the trace."""
+        """RAG-Sequence's hypothesis × passage matrix at K in either mode, sliced from a trace over K_c ≥ K."""
         return self._memo(("matrix", question, k, mode, num_beams), lambda: sequence_matrix_at_k(
-            self.sequence_trace(question, num_beams), self.retrieved(question).top(k).log_p_z[0], mode))
+            self.sequence_trace(question, num_beams, k), self.retrieved(question).top(k).log_p_z[0], mode))
 
     def sequence_answer(self, question: str, k: int, mode: str, num_beams: int) -> tuple[list[int], float]:
         """RAG-Sequence's best answer at K in either mode    -> (ids, log p(y|x))"""

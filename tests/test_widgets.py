@@ -268,3 +268,23 @@ def test_the_explorer_computes_with_its_threads_and_gives_them_back(model):
     assert seen == [1] and torch.get_num_threads() == before
     with pytest.raises(ValueError, match="threads"):
         ExplorerState(model, k_max=4, threads=0)
+
+
+def test_a_new_beam_size_searches_only_the_passages_shown_and_grows_to_k_max_once(model, monkeypatch, one_thread):
+    state = ExplorerState(model, k_max=8)
+    decoded = counting(monkeypatch, explorer_module, "decode")
+    state.view(QUESTION, 5, "token", "thorough", 2)           # the question's first search: RAG-Sequence at K_max
+    state.view(QUESTION, 3, "sequence", "thorough", 3)        # a new beam size at K = 3
+    sequence_ks = lambda: [call[3] for call in decoded if call[2] == "sequence"]  # noqa: E731
+    assert sequence_ks() == [8, 3]
+    small = state.view(QUESTION, 2, "sequence", "fast", 3)    # K = 2 ≤ 3: a slice, no search
+    assert sequence_ks() == [8, 3]
+    grown = state.view(QUESTION, 6, "sequence", "thorough", 3)  # K outgrows the trace: one search at K_max
+    state.view(QUESTION, 7, "sequence", "fast", 3)
+    assert sequence_ks() == [8, 3, 8]
+    fresh = ExplorerState(model, k_max=8)                     # the same views from K_max traces only
+    for view in (small, grown):
+        again = fresh.view(QUESTION, view.k, view.variant, view.mode, 3)
+        assert again.answers["sequence"][0] == view.answers["sequence"][0]
+        assert abs(again.answers["sequence"][1] - view.answers["sequence"][1]) < 1e-5
+        assert sorted(again.matrix.texts) == sorted(view.matrix.texts)
