@@ -84,7 +84,7 @@ def plot_retrieval_collapse(axes, run, healthy, healthy_label: str = "shipped re
     passage (most retrieved first), at the run's start and end and for the healthy retriever."""
     left, right = axes
     left.plot(run.steps, [m.entropy for m in run.monitors], "o-", color="tab:red", label="random q(x) start")
-    left.axhline(healthy.entropy, color="tab:blue", linestyle="--", label=healthy_label)
+    left.axhline(healthy.entropy, color=NEUTRAL_COLOR, linestyle="--", label=healthy_label)
     left.set_ylim(0, None)
     left.set_xlabel("RAG fine-tuning step")
     left.set_ylabel("mean H(p(z|x)) over the top K, nats")
@@ -95,7 +95,7 @@ def plot_retrieval_collapse(axes, run, healthy, healthy_label: str = "shipped re
                             (healthy, "-", healthy_label)):
         ranked = np.sort(np.asarray(m.counts))[::-1]
         ranked = ranked[ranked > 0]
-        color = "tab:blue" if m is healthy else "tab:red"
+        color = NEUTRAL_COLOR if m is healthy else "tab:red"   # the retriever's colour: neither model's blue
         right.step(np.arange(1, len(ranked) + 1), ranked, where="mid", linestyle=style, color=color, linewidth=2,
                    label=f"{label}: {m.distinct} passages")
     right.set_xscale("log")
