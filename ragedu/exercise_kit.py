@@ -63,6 +63,11 @@ class Exercise:
         return int(self.id.split(".")[0])
 
 
+def exercise(id, kind, summary, checker, example, solution, wrong, hint, given=()) -> Exercise:
+    """An Exercise from the lists the checker modules write: `wrong` and `given` as any sequence."""
+    return Exercise(id, kind, summary, checker, example, solution, tuple(wrong), hint, tuple(given))
+
+
 def call_with(function: Callable, given: dict) -> Any:
     """Call `function` with the entries of `given` it names (solutions take only what they use)."""
     parameters = inspect.signature(function).parameters

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ragedu import solutions as s
-from ragedu.exercise_kit import Exercise, compare_choice, compare_number, compare_tensor, shipped_model
+from ragedu.exercise_kit import exercise, compare_choice, compare_number, compare_tensor, shipped_model
 from ragedu.marginalize import rag_sequence_ranking
 
 
@@ -119,30 +119,26 @@ def check_9_2(v, answer, p_top=None):
                            "c": "the new passages take their share of the softmax"})
 
 
-def _ex(id, kind, summary, checker, example, solution, wrong, hint, given=()):
-    return Exercise(id, kind, summary, checker, example, solution, tuple(wrong), hint, tuple(given))
-
-
 EXERCISES = [
-    _ex("4.1", "compute", "fast p(y|x) of the constructed case", check_4_1, constructed_example, s.solution_4_1,
+    exercise("4.1", "compute", "fast p(y|x) of the constructed case", check_4_1, constructed_example, s.solution_4_1,
         [lambda log_p_z, log_p_y_given_z, on_beam: torch.logsumexp(log_p_z + log_p_y_given_z, dim=-1).exp(),
          lambda log_p_z, log_p_y_given_z, on_beam: (log_p_y_given_z.exp() * on_beam).sum(-1)],
         "set log p_θ(y|x,z) to -inf where on_beam is False, add log p(z|x), logsumexp over passages, exp",
         ("log_p_z", "log_p_y_given_z", "on_beam")),
-    _ex("4.2", "predict", "fast p(y|x) against thorough p(y|x)", check_4_2, thorough_example, s.solution_4_2,
+    exercise("4.2", "predict", "fast p(y|x) against thorough p(y|x)", check_4_2, thorough_example, s.solution_4_2,
         [lambda: "b", lambda: "c"], "both are a sum of non-negative terms; which terms does fast keep?", ("trace",)),
-    _ex("4.3", "compute", "count thorough decoding's extra forward passes", check_4_3, thorough_example,
+    exercise("4.3", "compute", "count thorough decoding's extra forward passes", check_4_3, thorough_example,
         s.solution_4_3, [lambda trace: len(trace.source) * len(trace.source[0]),
                          lambda trace: sum(m == "beam" for row in trace.source for m in row)],
         "count the cells of trace.source marked 'rescored'", ("trace",)),
-    _ex("4.4", "predict", "which decoder can return an answer no single passage's beam found", check_4_4, dict,
+    exercise("4.4", "predict", "which decoder can return an answer no single passage's beam found", check_4_4, dict,
         s.solution_4_4, [lambda: "b", lambda: "d"], "which decoder searches once, over the mixed transition?"),
-    _ex("4.5", "derive", "why an ordinary beam search decodes RAG-Token's own model", check_4_5, dict,
+    exercise("4.5", "derive", "why an ordinary beam search decodes RAG-Token's own model", check_4_5, dict,
         s.solution_4_5, [lambda: "b", lambda: "c"],
         "write p(y|x) of RAG-Token as a product over i: what is each factor?"),
-    _ex("9.1", "derive", "why K = 1 makes the two models one", check_9_1, dict, s.solution_9_1,
+    exercise("9.1", "derive", "why K = 1 makes the two models one", check_9_1, dict, s.solution_9_1,
         [lambda: "a", lambda: "c"], "what is a softmax over one passage? a sum with one term?", ("p_z", "answers")),
-    _ex("9.2", "predict", "how the top passage's p(z|x) moves as K grows", check_9_2, dict, s.solution_9_2,
+    exercise("9.2", "predict", "how the top passage's p(z|x) moves as K grows", check_9_2, dict, s.solution_9_2,
         [lambda: "b", lambda: "c"], "write p(top|x) as a softmax over the top K: what does a larger K add?",
         ("p_top",)),
 ]

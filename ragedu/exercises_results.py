@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ragedu import solutions as s
-from ragedu.exercise_kit import Exercise, as_tensor, compare_choice, compare_number, compare_tensor, shipped_model
+from ragedu.exercise_kit import exercise, as_tensor, compare_choice, compare_number, compare_tensor, shipped_model
 
 
 def index_example() -> dict:
@@ -209,50 +209,46 @@ def check_7_3(v, answer, qa_exact_match=None):
          "c": "the facts of test entities live only in the memory, which the closed-book model cannot read"})
 
 
-def _ex(id, kind, summary, checker, example, solution, wrong, hint, given=()):
-    return Exercise(id, kind, summary, checker, example, solution, tuple(wrong), hint, tuple(given))
-
-
 EXERCISES = [
-    _ex("5.1", "compute", "read d(z) back from the FAISS index and match the re-encoded vectors", check_5_1,
+    exercise("5.1", "compute", "read d(z) back from the FAISS index and match the re-encoded vectors", check_5_1,
         index_example, s.solution_5_1, [wrong_5_1_query_vectors, lambda index: s.solution_5_1(index) + 0.01],
         "ragedu.retriever.index_vectors(retriever.index) holds the index's vectors; take the first 400",
         ("d_z", "index")),
-    _ex("5.2", "predict", "which parameters stage 3 (RAG fine-tuning) moves", check_5_2, dict, s.solution_5_2,
+    exercise("5.2", "predict", "which parameters stage 3 (RAG fine-tuning) moves", check_5_2, dict, s.solution_5_2,
         [lambda: "b", lambda: "d"], "which vectors would go stale if they moved?", ("retriever",)),
-    _ex("5.3", "compute", "recall@1 over the corpus before and after fine-tuning q(x)", check_5_3, recall_example,
+    exercise("5.3", "compute", "recall@1 over the corpus before and after fine-tuning q(x)", check_5_3, recall_example,
         s.solution_5_3, [lambda before, after, questions, gold: {"before": 0.0, "after": 1.0},
                          lambda before, after, questions, gold: dict(zip(("after", "before"), s.solution_5_3(
                              before, after, questions, gold).values()))],
         "r.full_log_p_z(questions).argmax(-1) == gold, averaged, for each retriever",
         ("before", "after", "questions", "gold")),
-    _ex("5.4", "derive", "the gradient of −log p(y|x) (RAG-Sequence) with respect to each score", check_5_4,
+    exercise("5.4", "derive", "the gradient of −log p(y|x) (RAG-Sequence) with respect to each score", check_5_4,
         gradient_example, s.solution_5_4,
         [lambda scores, log_p_y_given_z: -s.solution_5_4(scores, log_p_y_given_z),
          lambda scores: scores.softmax(-1)],
         "write −log p(y|x) = −logsumexp(s + log p_θ(y|x,z)) + logsumexp(s) and differentiate each logsumexp",
         ("scores", "log_p_y_given_z")),
-    _ex("6.1", "compute", "bytes per passage of each index kind", check_6_1,
+    exercise("6.1", "compute", "bytes per passage of each index kind", check_6_1,
         lambda: {"rows": [{"kind": "flat", "n": 10, "bytes": 5120}, {"kind": "ivfpq", "n": 10, "bytes": 900}]},
         s.solution_6_1, [lambda rows: {r["kind"]: r["bytes"] for r in rows}, lambda rows: {"flat": 1}],
         "r['bytes'] / r['n'] for each row", ("rows",)),
-    _ex("6.2", "predict", "can the top-K estimate of p(y|x) exceed the exact marginal?", check_6_2, dict,
+    exercise("6.2", "predict", "can the top-K estimate of p(y|x) exceed the exact marginal?", check_6_2, dict,
         s.solution_6_2, [lambda: "a", lambda: "c"], "compare the kept passages' p(z|x) before and after renormalising",
         ("curve",)),
-    _ex("6.3", "compute", "write your own memory (Kenya's capital moved) and swap it in", check_6_3,
+    exercise("6.3", "compute", "write your own memory (Kenya's capital moved) and swap it in", check_6_3,
         lambda: {"model": shipped_model()}, s.solution_6_3, [lambda model: model, lambda model: "Mombasa"],
         "edit today's corpus (load_edition('today')), then swap_memory(model, edited)"),
-    _ex("7.1", "compute", "recompute RAG-Token's QA exact match yourself", check_7_1, eval_example, s.solution_7_1,
+    exercise("7.1", "compute", "recompute RAG-Token's QA exact match yourself", check_7_1, eval_example, s.solution_7_1,
         [lambda model, questions: float(round(s.solution_7_1(model, questions) * len(questions))),
          lambda model, questions: s.solution_7_1(model, questions) + 1 / len(questions)],
         "decode(model, [e.question for e in questions], 'token', k=5, num_beams=1, max_len=24), then the share of "
         "exact_match hits", ("model", "questions", "reported")),
-    _ex("7.2", "compute", "the overall exact match as the per-relation ones weighted by their counts", check_7_2,
+    exercise("7.2", "compute", "the overall exact match as the per-relation ones weighted by their counts", check_7_2,
         table_example, s.solution_7_2,
         [lambda results, counts: {x: sum(r[x] for r in results["qa_exact_match_by_relation"].values()) /
                                   len(results["qa_exact_match_by_relation"]) for x in results["qa_exact_match"]}],
         "Σ_r counts[r] · exact_match[r][system] / Σ_r counts[r]", ("results", "counts")),
-    _ex("7.3", "predict", "closed-book against RAG on entities never seen in training", check_7_3, dict,
+    exercise("7.3", "predict", "closed-book against RAG on entities never seen in training", check_7_3, dict,
         s.solution_7_3, [lambda: "b", lambda: "c"], "where can a model find a fact about a country it never saw?",
         ("qa_exact_match",)),
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ragedu import solutions as s
-from ragedu.exercise_kit import (Exercise, as_tensor, compare_choice, compare_number, compare_tensor,
+from ragedu.exercise_kit import (exercise, as_tensor, compare_choice, compare_number, compare_tensor,
                                  shipped_model)
 from ragedu.marginalize import (rag_sequence_log_likelihood, rag_token_log_likelihood, sequence_posterior,
                                 token_posterior)
@@ -202,48 +202,47 @@ def pattern_example() -> dict:
     return {"log_p_z": torch.tensor([[0.5, 0.5]]).log(), "log_p_yi": torch.tensor([[[0.9, 0.1], [0.1, 0.9]]]).log()}
 
 
-def _ex(id, kind, summary, checker, example, solution, wrong, hint, given=()):
-    return Exercise(id, kind, summary, checker, example, solution, tuple(wrong), hint, tuple(given))
-
-
 EXERCISES = [
-    _ex("1.1", "compute", "renormalise the corpus-wide p(z|x) over the top-K rows", check_1_1, retrieval_example,
+    exercise("1.1", "compute", "renormalise the corpus-wide p(z|x) over the top-K rows", check_1_1, retrieval_example,
         s.solution_1_1, [lambda p_full, rows: p_full[rows],
                          lambda p_full, rows: (p_full[rows] / p_full[rows].sum()).log()],
         "take p_full at the K rows and divide by their sum", ("p_full", "rows")),
-    _ex("1.2", "derive", "p(z|x) when every d(z) is scaled by 2, from log p(z|x) alone", check_1_2, retrieval_example,
+    exercise("1.2", "derive", "p(z|x) when every d(z) is scaled by 2, from log p(z|x) alone",
+        check_1_2, retrieval_example,
         s.solution_1_2, [lambda log_p_z: log_p_z.exp(), lambda log_p_z: 2 * log_p_z.exp()],
         "every score d(z)ᵀq(x) doubles; write softmax(2s) in terms of p(z|x) = softmax(s)", ("log_p_z",)),
-    _ex("1.3", "predict", "can a question no passage is about give its top passage a large p(z|x)?", check_1_3, dict,
+    exercise("1.3", "predict", "can a question no passage is about give its top passage a large p(z|x)?",
+        check_1_3, dict,
         s.solution_1_3, [lambda: "a", lambda: "c"], "what does p(z|x) sum to over the top K?"),
-    _ex("2.1", "compute", "which passage makes the clue likeliest under the generator", check_2_1, scored_example,
+    exercise("2.1", "compute", "which passage makes the clue likeliest under the generator", check_2_1, scored_example,
         s.solution_2_1, [lambda log_p_yi: int(log_p_yi[0].sum(-1).argmin()), lambda log_p_yi: log_p_yi.shape[1]],
         "sum log_p_yi over the tokens, one number per passage, and take the argmax", ("log_p_yi", "log_p_z")),
-    _ex("2.2", "predict", "does scoring a shorter target change the earlier tokens' log-probabilities?", check_2_2,
+    exercise("2.2", "predict", "does scoring a shorter target change the earlier tokens' log-probabilities?", check_2_2,
         dict, s.solution_2_2, [lambda: "a", lambda: "c"], "what may the decoder look at when it scores token i?"),
-    _ex("2.3", "compute", "build the input for a very long passage; the question must survive", check_2_3,
+    exercise("2.3", "compute", "build the input for a very long passage; the question must survive", check_2_3,
         scored_example, s.solution_2_3, [wrong_2_3_cut_at_the_end,
                                          lambda generator, question, title, text: wrong_2_3_cut_at_the_end(
                                              generator, question, title, text) + [0]],
         "generator.context_inputs([[title]], [[long_text]], [question]), then keep the ids where the mask is 1",
         ("generator", "question", "title", "text")),
-    _ex("3.1", "compute", "RAG-Sequence log p(y|x) from log p(z|x) and log p_θ(y_i|…)", check_3_1, scored_example,
+    exercise("3.1", "compute", "RAG-Sequence log p(y|x) from log p(z|x) and log p_θ(y_i|…)",
+        check_3_1, scored_example,
         s.solution_3_1, [lambda log_p_z, log_p_yi: (log_p_z + log_p_yi.sum(-1)).sum(-1),
                          lambda log_p_z, log_p_yi: torch.logsumexp(log_p_yi.sum(-1), dim=-1),
                          lambda log_p_z, log_p_yi: rag_token_log_likelihood(log_p_z, log_p_yi)],
         "sum log_p_yi over tokens, add log_p_z, then torch.logsumexp over the passage axis", ("log_p_z", "log_p_yi")),
-    _ex("3.2", "compute", "RAG-Token p(y|x) with plain loops in probability space", check_3_2, scored_example,
+    exercise("3.2", "compute", "RAG-Token p(y|x) with plain loops in probability space", check_3_2, scored_example,
         s.solution_3_2, [lambda log_p_z, log_p_yi: rag_token_log_likelihood(log_p_z, log_p_yi).item(),
                          lambda log_p_z, log_p_yi: rag_sequence_log_likelihood(log_p_z, log_p_yi).exp().item()],
         "p = 1; for each token i: p *= Σ_k p(z_k|x) · p(y_i|x,z_k,y<i)", ("log_p_z", "log_p_yi")),
-    _ex("3.3", "predict", "which model gives the two-token pattern the larger p(y|x)?", check_3_3, pattern_example,
+    exercise("3.3", "predict", "which model gives the two-token pattern the larger p(y|x)?", check_3_3, pattern_example,
         s.solution_3_3, [lambda: "b", lambda: "c"], "does any single passage explain both tokens?",
         ("log_p_z", "log_p_yi")),
-    _ex("3.4", "derive", "both log p(y|x) when only z* (prior q) explains T fact tokens", check_3_4,
+    exercise("3.4", "derive", "both log p(y|x) when only z* (prior q) explains T fact tokens", check_3_4,
         lambda: {"q": 0.4, "T": 3}, s.solution_3_4, [lambda q, T: s.solution_3_4(q, T).flip(0),
                                                     lambda q, T: s.solution_3_4(q, T).exp()],
         "write both formulas with p_θ = 1 under z* and 0 under every other passage", ("q", "T")),
-    _ex("3.5", "compute", "RAG-Sequence's posterior p(z|x,y) by Bayes' rule", check_3_5, scored_example,
+    exercise("3.5", "compute", "RAG-Sequence's posterior p(z|x,y) by Bayes' rule", check_3_5, scored_example,
         s.solution_3_5, [lambda log_p_z, log_p_yi: log_p_z.exp(),
                          lambda log_p_z, log_p_yi: (log_p_z + log_p_yi.sum(-1)).exp()],
         "log p(z|x) + log p_θ(y|x,z), minus its logsumexp over z, then exp", ("log_p_z", "log_p_yi")),
