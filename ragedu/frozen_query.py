@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ragedu.corpus import DATA_DIR
 from ragedu.evaluate import claim_figures, qa_figures
+from ragedu.manifest import manifest_digest
 from ragedu.model import RagModel
 from ragedu.phrasings import held_out_examples
 from ragedu.tasks import load_task
@@ -42,7 +43,6 @@ def end_task(model: RagModel, split: str = "test", k: int = 5, limit: int | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ragedu.k_sweep import manifest_digest
     from ragedu.pretrained import DEFAULT_MODEL_DIR, load
     from ragedu.train import TrainConfig, train
 

@@ -26,7 +26,7 @@ import torch
 from ragedu.corpus import DATA_DIR
 from ragedu.decoding import GREEDY, decode
 from ragedu.evaluate import batches, exact_match, mean
-from ragedu.manifest import MANIFEST, file_digest
+from ragedu.manifest import manifest_digest
 from ragedu.marginalize import VARIANTS
 from ragedu.model import RagModel
 from ragedu.tasks import Example, load_task
@@ -48,11 +48,6 @@ class KSweep:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-def manifest_digest(model_dir: str | Path) -> str:
-    """SHA-256 of a model directory's manifest.json, which pins every file of the model."""
-    return file_digest(Path(model_dir) / MANIFEST)
 
 
 @torch.no_grad()

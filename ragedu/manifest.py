@@ -37,6 +37,12 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def manifest_digest(model_dir: str | Path) -> str:
+    """SHA-256 of a model directory's manifest.json, which pins every file of the model: what a saved result
+    (data/results/*.json) records to say which model it was measured on."""
+    return file_digest(Path(model_dir) / MANIFEST)
+
+
 def write_manifest(path: str | Path) -> Path:
     """Write manifest.json: a digest of every file in the directory `path` (not of sub-directories, hidden
     files or the manifest itself). Written beside, then renamed, so a reader never sees half a manifest."""

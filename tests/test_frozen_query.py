@@ -6,7 +6,7 @@ import torch
 import ragedu
 from ragedu.corpus import Corpus, load_corpus
 from ragedu.frozen_query import RESULTS
-from ragedu.k_sweep import manifest_digest
+from ragedu.manifest import manifest_digest
 from ragedu.pretrained import DEFAULT_MODEL_DIR
 from ragedu.tasks import load_task
 from ragedu.train import StageConfig, TrainConfig, train

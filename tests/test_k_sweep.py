@@ -7,7 +7,8 @@ import torch
 from ragedu.corpus import DATA_DIR
 from ragedu.decoding import GREEDY, decode
 from ragedu.evaluate import exact_match
-from ragedu.k_sweep import RESULTS, k_sweep, load_k_sweep, manifest_digest
+from ragedu.k_sweep import RESULTS, k_sweep, load_k_sweep
+from ragedu.manifest import manifest_digest
 from ragedu.pretrained import DEFAULT_MODEL_DIR
 from ragedu.tasks import Example
 
