@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ragedu.marginalize import rag_log_likelihood, token_posterior
+from ragedu.marginalize import rag_log_likelihood, sequence_posterior, token_posterior
 from ragedu.model import RagModel
 from ragedu.retriever import top_k_posterior
 from ragedu.variants import check_variant
@@ -43,14 +43,8 @@ def score_gradient_formula(scores: torch.Tensor, log_p_yi: torch.Tensor, variant
     log_p_z = top_k_posterior(scores)                                    # (B, K)
     p_z = log_p_z.exp()
     if check_variant(variant) == "sequence":
-        return p_z - posterior_given_answer(log_p_z, log_p_yi).exp()
+        return p_z - sequence_posterior(log_p_z, log_p_yi)[..., -1].exp()    # p(z|x,y): the last column
     return (p_z[:, :, None] - token_posterior(log_p_z, log_p_yi).exp()).sum(-1)
-
-
-def posterior_given_answer(log_p_z: torch.Tensor, log_p_yi: torch.Tensor) -> torch.Tensor:
-    """log p(z|x,y) = log p(z|x) + log p_θ(y|x,z) − log Σ_z' (the same)    (B, K), (B, K, T) -> (B, K)"""
-    joint = log_p_z + log_p_yi.sum(-1)                                   # (B, K)
-    return joint - joint.logsumexp(-1, keepdim=True)
 
 
 @dataclass
@@ -81,6 +75,6 @@ def score_gradient(model: RagModel, question: str, answer: str, k: int, variant:
     log_p_z = top_k_posterior(s)
     return ScoreGradient(
         question=question, answer=answer, variant=check_variant(variant), titles=scores.retrieved.titles[0],
-        scores=s[0], p_z=log_p_z[0].exp(), p_z_given_y=posterior_given_answer(log_p_z, log_p_yi)[0].exp(),
+        scores=s[0], p_z=log_p_z[0].exp(), p_z_given_y=sequence_posterior(log_p_z, log_p_yi)[0, :, -1].exp(),
         grad=autograd_score_gradient(s, log_p_yi, variant)[0], formula=score_gradient_formula(s, log_p_yi, variant)[0],
     )

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from ragedu.gradients import autograd_score_gradient, posterior_given_answer, score_gradient, score_gradient_formula
+from ragedu.gradients import autograd_score_gradient, score_gradient, score_gradient_formula
+from ragedu.marginalize import sequence_posterior
 
 
 def toy(B=3, K=4, T=5, V=7, seed=0):
@@ -53,7 +54,7 @@ def test_the_sequence_posterior_is_bayes_rule_by_loops():
     scores, log_p_yi = toy(B=1, K=3, T=4)
     p_z = scores[0].softmax(-1).tolist()
     joint = [p_z[z] * math.prod(log_p_yi[0, z].exp().tolist()) for z in range(3)]
-    posterior = posterior_given_answer(scores.log_softmax(-1), log_p_yi)[0].exp()
+    posterior = sequence_posterior(scores.log_softmax(-1), log_p_yi)[0, :, -1].exp()   # p(z|x,y): its last column
     assert torch.allclose(posterior, torch.tensor([j / sum(joint) for j in joint], dtype=torch.float64))
 
 
