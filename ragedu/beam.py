@@ -133,27 +133,37 @@ def beam_search(generator: Generator, encoded: Encoded, log_p_z: torch.Tensor, n
     """
     S, K, L, D = encoded.states.shape
     N, device = num_beams, encoded.states.device
-    # Decoder rows (S, n, K): each of n beams reads every passage of its search. At the first step the N beams
-    # are one empty prefix, so n = 1; after it the rows fan out to n = N, and from then on only the
-    # self-attention state follows the beams (cross-attention keys depend on the passage alone).
-    rows_of = {1: encoded.flat(), N: encoded.beams(N)}                      # (S·n·K, L, ·)
+    # Decoder rows (A, n, K): each of n beams of the A searches still open reads every passage of its search. At
+    # the first step the N beams are one empty prefix, so n = 1; after it the rows fan out to n = N, and from then
+    # on only the self-attention state follows the beams (cross-attention keys depend on the passage alone).
+    # A closed search's pool is final, so unless its steps are recorded its rows are dropped: RAG-Sequence's
+    # per-passage searches close one by one, and the decoder then runs only for those still open.
+    active = torch.arange(S, device=device)                                 # (A,) the searches decoded
+    rows = encoded.flat()                                                   # (A·n·K, L, ·)
     y_last = torch.full((S * K, 1), generator.start_id, dtype=torch.long, device=device)  # decoder start token
     state, cache, records, n = beam_start(S, N, max_len, generator.pad_id, device), None, [], 1
     while not state.over:
-        log_p_yi, cache = generator.next_token_log_probs(y_last, rows_of[n], cache)  # (S·n·K, V)
-        log_p_yi = log_p_yi.view(S, n, K, -1).transpose(1, 2).expand(S, K, N, -1)  # (S, K, N, V) passages on dim 1
-        log_p_next = rag_token_marginal(log_p_z, log_p_yi)                  # (S, N, V)  Σ_z p(z|x) p_θ(…)
+        A = len(active)
+        log_p_yi, cache = generator.next_token_log_probs(y_last, rows, cache)    # (A·n·K, V)
+        log_p_yi = log_p_yi.view(A, n, K, -1).transpose(1, 2).expand(A, K, N, -1)  # (A, K, N, V) passages on dim 1
+        log_p_next = torch.full((S, N, log_p_yi.shape[-1]), NEG_INF, device=device)  # a closed search: nothing
+        log_p_next[active] = rag_token_marginal(log_p_z[active], log_p_yi)  # (S, N, V)  Σ_z p(z|x) p_θ(…)
         state, parent = beam_step(state, log_p_next, generator.eos_id, max_len, length_penalty)
         if record:
             records.append(_record(state, parent, log_p_z, log_p_yi))
         if state.over:
             break
-        # row (s, n, k) now continues row (s, parent[s, n], k), and reads the token beam n just chose
-        parent_row = parent if n == N else torch.zeros_like(parent)         # (S, N) rows of the step just run
-        rows = ((torch.arange(S, device=device)[:, None] * n + parent_row)[:, :, None] * K
-                + torch.arange(K, device=device)).view(-1)                                         # (S·N·K,)
-        cache = generator.reorder_cache(cache, rows, cross_attention=n != N)
-        y_last = state.tokens[:, :, -1, None].expand(S, N, K).reshape(S * N * K, 1)
+        # row (a, n, k) now continues row (a, parent[a, n], k), and reads the token beam n just chose
+        parent_row = parent[active] if n == N else torch.zeros_like(parent[active])   # (A, N) rows of the step run
+        continues = ((torch.arange(A, device=device)[:, None] * n + parent_row)[:, :, None] * K
+                     + torch.arange(K, device=device)).view(A, N * K)                            # (A, N·K)
+        keep = torch.ones(A, dtype=torch.bool, device=device) if record else state.open[active]  # (A,)
+        shrinks = not bool(keep.all())
+        if shrinks or n != N:
+            active = active[keep]
+            rows = Encoded(encoded.states[active], encoded.ids[active], encoded.mask[active]).beams(N)
+        cache = generator.reorder_cache(cache, continues[keep].view(-1), cross_attention=shrinks or n != N)
+        y_last = state.tokens[active][:, :, -1, None].expand(len(active), N, K).reshape(-1, 1)
         n = N
     return state, records
 

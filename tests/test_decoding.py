@@ -1,5 +1,6 @@
 """Decoding both RAG models: brute force on a toy vocabulary, agreement with Hugging Face, the K = 1 identity,
 a hand-made case where fast and thorough decoding disagree, traces, and refusals of bad input."""
+import copy
 import itertools
 
 import pytest
@@ -9,7 +10,7 @@ from torch import nn
 from transformers import (BartConfig, PreTrainedTokenizerFast,
                           RagSequenceForGeneration, RagTokenForGeneration)
 
-from ragedu.beam import BeamState, beam_start, beam_step
+from ragedu.beam import BeamState, beam_search, beam_start, beam_step
 from ragedu.decoding import DecodeSettings, decode, rag_sequence_decode, rag_token_decode
 from ragedu.generator import Encoded, Generator, RagBart
 from ragedu.marginalize import rag_sequence_log_likelihood, rag_token_log_likelihood, token_posterior
@@ -226,6 +227,29 @@ def test_beam_step_is_pure_and_keeps_its_shapes():
     # the live beams are the best extensions that did not end, best first
     expected = log_p_next[:, 0].masked_fill(torch.arange(V) == EOS, float("-inf")).topk(N).values
     torch.testing.assert_close(new.log_p, expected)
+
+
+def test_closed_searches_are_dropped_without_changing_any_pool(toy5, monkeypatch):
+    """RAG-Sequence's per-passage searches close at different steps; unrecorded, a closed search's decoder rows
+    are dropped. The pools must be those of the search that decodes every row to the end (recording keeps all)."""
+    generator, _, ids, mask = toy5
+    generator = copy.deepcopy(generator)
+    with torch.no_grad():
+        generator.model.final_logits_bias[0, EOS] += 2.0   # answers end: searches close, at different steps
+    encoded = generator.encode(ids, mask)
+    B, K, L, D = encoded.states.shape
+    one_each = Encoded(encoded.states.reshape(B * K, 1, L, D), encoded.ids.reshape(B * K, 1, L),
+                       encoded.mask.reshape(B * K, 1, L))                  # S = B·K searches of one passage
+    rows_decoded, step = [], generator.next_token_log_probs
+    monkeypatch.setattr(generator, "next_token_log_probs",
+                        lambda y_last, rows, cache=None: rows_decoded.append(len(y_last)) or step(y_last, rows, cache))
+    with torch.no_grad():
+        full, _ = beam_search(generator, one_each, torch.zeros(B * K, 1), 2, 8, 1.0, record=True)
+        every_row, rows_decoded[:] = list(rows_decoded), []
+        pruned, _ = beam_search(generator, one_each, torch.zeros(B * K, 1), 2, 8, 1.0)
+    assert set(every_row[1:]) == {B * K * 2} and rows_decoded[-1] < B * K * 2   # some searches were dropped
+    for name in ("done_tokens", "done_len", "done_log_p", "done_score", "open"):
+        torch.testing.assert_close(getattr(pruned, name), getattr(full, name), msg=name)
 
 
 # ---- a constructed case: fast and thorough decoding choose different answers ----
