@@ -223,19 +223,26 @@ def _rescore(generator: Generator, encoded: Encoded, Y: Hypotheses) -> torch.Ten
     b, i, k = missing.nonzero(as_tuple=True)                                # (P,) each
     if len(b) == 0:
         return Y.log_p_y_given_z.clone()
-    T = int(Y.length[b, i].max())
-    y = Y.tokens[b, i, :T]                                                  # (P, T)
-    y_mask = (torch.arange(T, device=y.device) < Y.length[b, i][:, None]).long()  # (P, T) from |y|: pad may be a token
     # Each triple is one decoder row reading one passage: a batch of P "questions" with K = 1 passage each.
-    # Subtle: the batch is cut into slices of about RESCORE_TOKENS decoder tokens. On a CPU one giant batch
-    # is ~3x slower: its (P, T, V) logits run to hundreds of MB, and every op page-faults and misses cache.
-    log_p_y_given_z = torch.empty(len(b), device=y.device)                  # (P,)
-    step = max(1, RESCORE_TOKENS // T)
-    for s in tqdm(range(0, len(b), step), desc=f"rescoring {len(b):,} (hypothesis, passage) pairs",
-                  disable=len(b) < LARGE_RESCORE, leave=False):
-        rows = slice(s, s + step)
-        log_p_yi = generator.log_p_yi_encoded(encoded[b[rows], k[rows]][:, None], y[rows], y_mask[rows])  # (rows, 1, T)
+    # Subtle: the triples go shortest first, in slices of about RESCORE_TOKENS decoder tokens, each padded only
+    # to its own longest y. On a CPU one giant batch is ~3x slower (its (P, T, V) logits run to hundreds of MB,
+    # and every op page-faults and misses cache), and a search left open to max_len adds a few long hypotheses
+    # that would pad every short one to their length.
+    length = Y.length[b, i]                                                 # (P,) |y|
+    order = length.argsort(stable=True)                                     # (P,) shortest first
+    log_p_y_given_z = torch.empty(len(b), device=length.device)             # (P,)
+    s, bar = 0, tqdm(total=len(b), desc=f"rescoring {len(b):,} (hypothesis, passage) pairs",
+                     disable=len(b) < LARGE_RESCORE, leave=False)
+    while s < len(b):
+        T = int(length[order[min(len(b), s + RESCORE_TOKENS // int(length[order[s]])) - 1]])   # this slice's longest
+        rows = order[s:s + max(1, RESCORE_TOKENS // T)]
+        y = Y.tokens[b[rows], i[rows], :T]                                  # (rows, T)
+        y_mask = (torch.arange(T, device=y.device) < length[rows][:, None]).long()  # from |y|: pad may be a token
+        log_p_yi = generator.log_p_yi_encoded(encoded[b[rows], k[rows]][:, None], y, y_mask)  # (rows, 1, T)
         log_p_y_given_z[rows] = log_p_yi[:, 0].sum(-1)
+        s += len(rows)
+        bar.update(len(rows))
+    bar.close()
     return Y.log_p_y_given_z.index_put((b, i, k), log_p_y_given_z)         # (B, H, K)
 
 
