@@ -40,7 +40,7 @@ from ragedu.retriever import Retrieved
 from ragedu.traces import Decoded, RagSequenceTrace, RagTokenTrace, TokenStep
 
 MODES = ("thorough", "fast")
-RESCORE_TOKENS = 4096  # decoder tokens per slice of thorough decoding's rescoring pass (see `_rescore`)
+RESCORE_TOKENS = 4096  # decoder tokens per slice of thorough decoding's rescoring pass (see `rescore`)
 # Thorough decoding rescores up to B·K·N·(K−1) (hypothesis, passage) pairs: K² grows fast (on 2 cores 3.0 s at
 # K = 50, 12.8 s at 100, 45.7 s at 200 with N = 1). Beyond this many pairs it says so up front and shows a bar.
 LARGE_RESCORE = 8_000
@@ -199,7 +199,7 @@ def rag_sequence_decode(generator: Generator, log_p_z: torch.Tensor, context_ids
                                settings.num_beams, settings.max_len, settings.length_penalty)
         Y = union_of_beams(state, B, K)
         # 2. thorough: the missing entries of the matrix, all questions in one batched pass
-        rescored = _rescore(generator, encoded, Y) if mode == "thorough" or settings.trace else None
+        rescored = rescore(generator, encoded, Y) if mode == "thorough" or settings.trace else None
     used = rescored if mode == "thorough" else Y.log_p_y_given_z            # (B, H, K)
     log_p_y, order = rag_sequence_ranking(log_p_z, used)                    # (B, H) log Σ_z p(z|x) p_θ(y|x,z)
     best = [[(Y.ids(b, i), float(log_p_y[b, i])) for i in order[b, :R].tolist()
@@ -215,7 +215,7 @@ def rag_sequence_decode(generator: Generator, log_p_z: torch.Tensor, context_ids
     )
 
 
-def _rescore(generator: Generator, encoded: Encoded, Y: Hypotheses) -> torch.Tensor:
+def rescore(generator: Generator, encoded: Encoded, Y: Hypotheses) -> torch.Tensor:
     """Thorough decoding's extra work: every entry no beam computed, teacher-forced,
         log p_θ(y|x,z) = Σ_i log p_θ(y_i|x,z,y<i)
     in one decoder pass over all P missing (question, hypothesis, passage) triples    -> (B, H, K), no -inf"""

@@ -16,8 +16,9 @@ Nothing that did not change is recomputed:
           fast      the same sum over the z ≤ K whose beam found y
       (`sequence_matrix_at_k`, `rag_sequence_at_k`). Subtle: p_K(z|x) is renormalised over the first K
       passages, not sliced. A question's first search runs at K_c = K_max, so moving K costs no search; a new
-      beam size searches only the K passages shown (ten searches at K = 10, one at K = 1), and again at K_max
-      the first time K grows past them.
+      beam size searches only the K passages shown (ten searches at K = 10, one at K = 1), and the first time K
+      grows past them, only the passages K_c+1 … K_max: the matrix grows by their beams' hypotheses and the
+      entries between old and new hypotheses and passages (`grown_trace`), the same matrix as one search over all.
     - RAG-Token mixes the K passages at every step, so it is decoded once per (question, K, beam size).
     - the two posteriors (the paper's Figure 2, both models on the shown answer) come from one teacher-forced
       pass over the answer's tokens per (question, K, answer).
@@ -34,7 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ragedu.decoding import check_mode, decode, sequence_trace
+from ragedu.beam import NEG_INF, Hypotheses
+from ragedu.decoding import check_mode, decode, rescore, sequence_trace
 from ragedu.marginalize import check_variant, sequence_posterior, token_posterior
 from ragedu.model import RagModel
 from ragedu.retriever import Retrieved
@@ -65,6 +67,39 @@ def rag_sequence_at_k(trace: RagSequenceTrace, log_p_z: torch.Tensor, mode: str)
     matrix = sequence_matrix_at_k(trace, log_p_z, mode)
     best = (matrix.rank_thorough if mode == "thorough" else matrix.rank_fast)[0]
     return matrix.hypotheses[best], float(matrix.log_p_y[best])
+
+
+@torch.no_grad()
+def grown_trace(model: RagModel, retrieved: Retrieved, old: RagSequenceTrace, num_beams: int,
+                max_len: int) -> RagSequenceTrace:
+    """RAG-Sequence's thorough trace over all K of `retrieved` (1 question), grown from `old`, the trace over its
+    first K_c: only passages K_c+1 … K are searched, and of the matrix only the entries no search or earlier
+    rescoring computed (old hypotheses × new passages, new hypotheses × old passages) are scored. Y keeps
+    decode's order (passage by passage), so this is the trace `decode(K, trace=True)` returns."""
+    K, k_c = retrieved.k, old.log_p_y_given_z.shape[1]
+    new = decode(model, retrieved.questions, "sequence", K - k_c, mode="thorough", num_beams=num_beams,
+                 max_len=max_len, trace=True, retrieved=retrieved.between(k_c, K)).trace[0]
+    position = {tuple(y): i for i, y in enumerate(old.hypotheses)}
+    for y in new.hypotheses:
+        position.setdefault(tuple(y), len(position))
+    H, generator, device = len(position), model.generator, retrieved.log_p_z.device
+    known = torch.full((H, K), NEG_INF, device=device)                      # (H, K) -inf: not computed yet
+    found = torch.zeros((H, K), dtype=torch.bool, device=device)            # (H, K) z's beam found y
+    known[:len(old.hypotheses), :k_c] = old.log_p_y_given_z
+    found[:len(old.hypotheses), :k_c] = torch.tensor([[s == "beam" for s in row] for row in old.source], device=device)
+    rows = [position[tuple(y)] for y in new.hypotheses]
+    known[rows, k_c:] = new.log_p_y_given_z
+    found[rows, k_c:] = torch.tensor([[s == "beam" for s in row] for row in new.source],
+                                     device=device).reshape(len(rows), -1)
+    hypotheses = [list(y) for y in position]
+    tokens = torch.full((1, H, max_len), generator.pad_id, dtype=torch.long, device=device)
+    for i, y in enumerate(hypotheses):
+        tokens[0, i, :len(y)] = torch.tensor(y, device=device)
+    Y = Hypotheses(tokens, torch.tensor([[len(y) for y in hypotheses]], device=device), known[None])
+    context_ids, context_mask = generator.context_inputs(retrieved.titles, retrieved.texts, retrieved.questions)
+    every = rescore(generator, generator.encode(context_ids, context_mask), Y)[0]   # (H, K)
+    texts = old.texts + [t for y, t in zip(new.hypotheses, new.texts) if position[tuple(y)] >= len(old.hypotheses)]
+    return sequence_trace("thorough", texts, retrieved.log_p_z[0], every, found, hypotheses)
 
 
 @contextlib.contextmanager
@@ -146,16 +181,19 @@ class ExplorerState:
 
     def sequence_trace(self, question: str, num_beams: int, k: int | None = None) -> RagSequenceTrace:
         """RAG-Sequence, thorough, with its full hypothesis × passage matrix over K_c ≥ k passages (k=None: K_max).
-        A trace over K_c passages serves every K ≤ K_c; a new one runs over K_max for the question's first search
-        or when K outgrows the beam size's trace, else over the k passages shown."""
+        A trace over K_c passages serves every K ≤ K_c; a new one runs over K_max for the question's first search,
+        or grows this beam size's trace to K_max when K outgrows it (`grown_trace`), else over the k passages shown."""
         k = self.k_max if k is None else k
         served = [key[3] for key in self._cache if key[:3] == ("sequence", question, num_beams) and key[3] >= k]
         if served:
-            k_c = min(served)
-        else:
-            first = not any(key[:2] == ("sequence", question) for key in self._cache)
-            grows = any(key[:3] == ("sequence", question, num_beams) for key in self._cache)
-            k_c = self.k_max if first or grows else k
+            return self._memo(("sequence", question, num_beams, min(served)), None)
+        smaller = [key[3] for key in self._cache if key[:3] == ("sequence", question, num_beams)]
+        if smaller:   # K outgrew this beam size's search: grow it to K_max
+            old = self._memo(("sequence", question, num_beams, max(smaller)), None)
+            return self._memo(("sequence", question, num_beams, self.k_max), lambda: grown_trace(
+                self.model, self.retrieved(question), old, num_beams, self.max_len))
+        first = not any(key[:2] == ("sequence", question) for key in self._cache)
+        k_c = self.k_max if first else k
         return self._memo(("sequence", question, num_beams, k_c), lambda: decode(
             self.model, [question], "sequence", k_c, mode="thorough", num_beams=num_beams,
             max_len=self.max_len, trace=True, retrieved=self.retrieved(question)).trace[0])

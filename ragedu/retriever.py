@@ -253,6 +253,16 @@ class Retrieved:
                        texts=[r[:k] for r in self.texts], rows=self.rows[:, :k], d_z=self.d_z[:, :k],
                        scores=scores, log_p_z=top_k_posterior(scores))
 
+    def between(self, start: int, stop: int) -> Retrieved:
+        """Passages start … stop−1 of these, p(z|x) renormalised over them    (B, K) -> (B, stop − start)
+        (the explorer searches the passages a larger K adds, and only those: RAG-Sequence's beams are per passage)"""
+        stop = checks.count("stop", stop, 1, self.k, hint=", the passages retrieved per question")
+        start = checks.count("start", start, 0, stop - 1, hint=", a passage before stop")
+        scores = self.scores[:, start:stop]                                    # (B, K') d(z)ᵀq(x)
+        return replace(self, ids=[r[start:stop] for r in self.ids], titles=[r[start:stop] for r in self.titles],
+                       texts=[r[start:stop] for r in self.texts], rows=self.rows[:, start:stop],
+                       d_z=self.d_z[:, start:stop], scores=scores, log_p_z=top_k_posterior(scores))
+
     @property
     def memory_signals(self) -> list[MemorySignal] | None:
         """Per question: do the raw scores d(z)ᵀq(x) say the memory holds nothing on it? (ragedu.relevance)"""

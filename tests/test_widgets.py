@@ -48,6 +48,18 @@ def test_top_k_of_a_larger_retrieval_is_retrieve_k(toy_rag, one_thread):
         wide.top(21)
 
 
+def test_passages_between_two_ranks_are_renormalised_over_themselves(toy_rag):
+    wide = toy_rag.retriever.retrieve(["Which city is the capital of Kenya?"], 6)
+    assert wide.between(0, 4).ids == wide.top(4).ids
+    torch.testing.assert_close(wide.between(0, 4).log_p_z, wide.top(4).log_p_z)
+    middle = wide.between(2, 5)                                          # passages 3, 4 and 5
+    assert middle.ids[0] == wide.ids[0][2:5] and middle.titles[0] == wide.titles[0][2:5]
+    torch.testing.assert_close(middle.log_p_z, wide.log_p_z[:, 2:5] - wide.log_p_z[:, 2:5].logsumexp(-1, keepdim=True))
+    for start, stop in ((3, 3), (0, 7), (-1, 2)):
+        with pytest.raises(ValueError):
+            wide.between(start, stop)
+
+
 @pytest.mark.parametrize("mode", ["thorough", "fast"])
 def test_rag_sequence_sliced_from_k_max_equals_decoding_at_k(toy_rag, one_thread, mode):
     """Each p_θ(y|x,z) depends on one passage, so one thorough trace at K_max answers every K ≤ K_max."""
@@ -279,9 +291,14 @@ def test_a_new_beam_size_searches_only_the_passages_shown_and_grows_to_k_max_onc
     assert sequence_ks() == [8, 3]
     small = state.view(QUESTION, 2, "sequence", "fast", 3)    # K = 2 ≤ 3: a slice, no search
     assert sequence_ks() == [8, 3]
-    grown = state.view(QUESTION, 6, "sequence", "thorough", 3)  # K outgrows the trace: one search at K_max
+    grown = state.view(QUESTION, 6, "sequence", "thorough", 3)  # K outgrows the trace: the 5 passages it lacks
     state.view(QUESTION, 7, "sequence", "fast", 3)
-    assert sequence_ks() == [8, 3, 8]
+    assert sequence_ks() == [8, 3, 5]
+    whole = decode(model, [QUESTION], "sequence", 8, mode="thorough", num_beams=3, max_len=state.max_len,
+                   trace=True, retrieved=state.retrieved(QUESTION)).trace[0]   # one search over all 8 passages
+    grown_trace = state.sequence_trace(QUESTION, 3, 8)
+    assert grown_trace.hypotheses == whole.hypotheses and grown_trace.source == whole.source
+    torch.testing.assert_close(grown_trace.log_p_y_given_z, whole.log_p_y_given_z, atol=1e-5, rtol=1e-5)
     fresh = ExplorerState(model, k_max=8)                     # the same views from K_max traces only
     for view in (small, grown):
         again = fresh.view(QUESTION, view.k, view.variant, view.mode, 3)
