@@ -4,8 +4,9 @@ size, watch the probabilities move.   (notebook 9)
 Three layers, as every view in ragedu (STYLE.md, practice 8):
     ExplorerState.view(settings)    compute (ragedu.explorer): runs the model, caches, returns an ExplorerView
     passages_html, answers_html     draw an ExplorerView: tables, p(z|x) as bars (a table redraws in no time)
-    figure2_figure, matrix_figure   both models' posteriors (ragedu.viz_explorer, the paper's Figure 2) and
-                                    RAG-Sequence's hypothesis × passage matrix (ragedu.viz_decoding)
+    figure2_figure                  both models' posteriors (ragedu.viz_explorer, the paper's Figure 2)
+    viz_explorer.matrix_html        RAG-Sequence's hypothesis × passage matrix, a table (matrix_figure draws it
+                                    as a figure for `explore` outside Jupyter, ragedu.viz_decoding)
     Explorer                        ipywidgets controls whose callbacks call ExplorerState.view
 `explore(model)` opens the widget in Jupyter, and elsewhere prints the view and draws static figures.
 """
@@ -23,7 +24,7 @@ from ragedu.model import RagModel
 from ragedu.try_this import TryThis, load_try_this
 from ragedu.viz import NEUTRAL_COLOR, VARIANT_NAMES, plot_doc_posterior
 from ragedu.viz_decoding import plot_hypothesis_matrix
-from ragedu.viz_explorer import PRIOR_LABEL, plot_figure2
+from ragedu.viz_explorer import PRIOR_LABEL, matrix_html, plot_figure2
 
 __all__ = ["Explorer", "ExplorerState", "ExplorerView", "explore"]
 
@@ -155,7 +156,7 @@ def describe(view: ExplorerView) -> str:
 class Explorer:
     """The interactive explorer. Its controls are attributes (question, k, variant, mode, num_beams, try_this):
     setting one's .value, as a user does, redraws the outputs (busy, message, answers, figure2, matrix_caption,
-    matrix_figure, passages); `view` is the ExplorerView on screen. `widget` is what Jupyter displays, the answers
+    matrix, passages); `view` is the ExplorerView on screen. `widget` is what Jupyter displays, the answers
     and the posterior figure first, so that at K = 10 they are on screen without scrolling."""
 
     def __init__(self, model: RagModel, question: str = DEFAULT_QUESTION, k: int = 5, variant: str = "token",
@@ -186,7 +187,7 @@ class Explorer:
         self.answers = w.HTML()
         self.figure2 = w.Image(format="png")
         self.matrix_caption = w.HTML()
-        self.matrix_figure = w.Image(format="png")
+        self.matrix = w.HTML()                               # a table: a figure would cost 0.2 s a redraw
         self.passages = w.HTML()
         self._figures: dict[tuple, tuple[bytes, int]] = {}  # PNGs already drawn, by what they show
         self._holding = False                                # True while a "try this" sets several controls
@@ -195,10 +196,9 @@ class Explorer:
             control.add_class(f"ragedu-{name.replace('_', '-')}")  # for the browser test to find it
             control.observe(self.choose if name == "try_this" else self.update, names="value")
         self.figure2.add_class("ragedu-figure2")
-        self.matrix_figure.add_class("ragedu-matrix")
         self.widget = w.VBox([self.question, w.HBox([self.try_this, self.busy]), self.hint,
                               w.HBox([self.k, self.num_beams]), w.HBox([self.variant, self.mode]),
-                              self.message, self.answers, self.figure2, self.matrix_caption, self.matrix_figure,
+                              self.message, self.answers, self.figure2, self.matrix_caption, self.matrix,
                               self.passages])
         self.widget.add_class("ragedu-explorer")
         self.update()
@@ -243,17 +243,16 @@ class Explorer:
         self.hint.value = "" if chosen is None else f"<p class='ragedu-hint'><b>Look:</b> {html.escape(chosen.sentence())}</p>"
         if view.message:
             self.message.value = f"<p class='ragedu-message' style='color:#b00'>{html.escape(view.message)}</p>"
-            self.answers.value = self.passages.value = self.matrix_caption.value = ""
-            self.figure2.layout.display = self.matrix_figure.layout.display = "none"
+            self.answers.value = self.passages.value = self.matrix_caption.value = self.matrix.value = ""
+            self.figure2.layout.display = "none"
         else:
             # the figures first: when the tables change in the browser, the figures beside them are already new
             self._image(self.figure2, ("figure2", view.question, view.k, view.variant, tuple(view.tokens),
                                        view.posteriors["token"].tobytes()), lambda: figure2_figure(view))
-            self._image(self.matrix_figure, ("matrix", view.question, view.k, view.mode, view.num_beams),
-                        lambda: matrix_figure(view))
             self.message.value = ("" if view.memory_note is None else
                                   f"<p class='ragedu-memory-note' style='color:#8a5a00'>{html.escape(view.memory_note)}</p>")
             self.matrix_caption.value = matrix_caption(view)
+            self.matrix.value = matrix_html(view.matrix, view.titles, view.matrix.best_of_both(MATRIX_ROWS))
             self.answers.value, self.passages.value = answers_html(view), passages_html(view)
         self.view = view
         return view

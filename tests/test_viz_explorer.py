@@ -46,3 +46,36 @@ def test_figure2_draws_both_models_side_by_side_on_one_answer():
     assert not any(t.get_visible() and t.get_text() for t in sequence.get_yticklabels())  # rows labelled once
     assert "RAG-Token's answer" in fig._suptitle.get_text()
     plt.close(fig)
+
+
+def test_the_matrix_table_prints_and_colours_each_cell_by_its_probability_and_marks_its_source():
+    import re
+
+    import torch
+    from matplotlib.colors import to_hex
+
+    from ragedu.decoding import sequence_trace
+    from ragedu.viz_explorer import MATRIX_CMAP, matrix_html
+
+    log_p = torch.tensor([[0.5, 0.3], [0.30, 1e-3], [0.2, 0.6]]).log()      # (H, K) p_θ(y|x,z)
+    found = torch.tensor([[True, False], [True, False], [False, True]])
+    titles = ["Port of Spain", "Port Moresby"]
+    for mode in ("thorough", "fast"):
+        trace = sequence_trace(mode, ["Port of Spain", "Port Moresby", "Spain"], torch.tensor([0.7, 0.3]).log(),
+                               log_p, found)
+        table = matrix_html(trace, titles, rows=[0, 1])                     # the third hypothesis left out
+        cells = [(mark, (re.search(r"background:(#[0-9a-f]{6})", style) or [None, ""])[1], number) for mark, style, number
+                 in re.findall(r"<td class='([\w-]+)' style='([^']*)'>([^<]*)</td>", table)]
+        missed = "rescored" if mode == "thorough" else "assumed-zero"
+        assert [c[0] for c in cells] == ["beam", missed, "beam", missed] and table.count("<tr>") == 3
+        shown = np.exp(trace.log_p_y_given_z.numpy().astype(float))[:2].ravel()   # the numbers the table prints
+        np.testing.assert_allclose(shown, [0.5, 0.3, 0.30, 1e-3], rtol=1e-5)
+        for (mark, colour, number), p in zip(cells, shown):
+            if mark == "assumed-zero":
+                assert number == "0?" and not colour               # hatched grey, no number
+            else:
+                assert colour == to_hex(matplotlib.colormaps[MATRIX_CMAP](p))   # 0.30 and 0.50 look apart
+                assert number == (f"{p:.2f}" if p >= 0.01 else f"{p:.0e}")
+        p_y = trace.log_p_y.exp().tolist()
+        assert f"{p_y[0]:.3f}</td>" in table and "★" in table and "Spain'" not in table.split("<tr>")[-1]
+        assert all(f"p(z|x)</i>={q:.2f}" in table for q in (0.7, 0.3)) and f"({mode})" in table

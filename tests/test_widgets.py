@@ -14,6 +14,7 @@ from ragedu.decoding import decode
 from ragedu.explorer import rag_sequence_at_k, sequence_matrix_at_k
 from ragedu.widgets import Explorer, ExplorerState, explore
 from ragedu.relevance import EmptyPassage
+from ragedu.viz_explorer import matrix_html
 
 matplotlib.use("Agg")
 
@@ -192,6 +193,8 @@ def test_figures_draw_the_view(model, one_thread):
         assert [t.get_text() for t in ax.get_xticklabels()] == ["p(z|x)", *view.tokens]
     matrix = widgets.matrix_figure(view).axes[0]
     assert matrix.images[0].get_array().shape == (len(view.matrix.best_of_both(3)), 4)
+    table = matrix_html(view.matrix, view.titles, view.matrix.best_of_both(3))   # the widget's matrix: a table
+    assert table.count("<tr>") == 1 + len(view.matrix.best_of_both(3)) and all(t[:21] in table for t in view.titles)
 
 
 def test_explore_outside_jupyter_prints_and_draws_without_a_display(model, capsys, monkeypatch, one_thread):
@@ -236,10 +239,12 @@ def test_the_explorers_figures_read_from_the_back_row(toy_rag, one_thread):
 
 def test_mode_and_beams_change_what_the_matrix_draws(model, one_thread):
     explorer = Explorer(model, QUESTION, k=5, num_beams=2, k_max=8, try_this=[])
-    thorough, caption = bytes(explorer.matrix_figure.value), explorer.matrix_caption.value
+    thorough, caption = explorer.matrix.value, explorer.matrix_caption.value
     assert "rescored by an extra pass" in caption and explorer.view.matrix.mode == "thorough"
+    assert "class='rescored'" in thorough and "0?" not in thorough
     explorer.mode.value = "fast"
-    assert "assumed 0" in explorer.matrix_caption.value and bytes(explorer.matrix_figure.value) != thorough
+    assert "assumed 0" in explorer.matrix_caption.value and explorer.matrix.value != thorough
+    assert "class='assumed-zero'" in explorer.matrix.value and "class='rescored'" not in explorer.matrix.value
     marks = sum(explorer.view.matrix.source, [])
     assert "assumed zero" in marks and "rescored" not in marks
     explorer.num_beams.value = 4
