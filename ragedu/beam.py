@@ -198,6 +198,19 @@ class Hypotheses:
     length: torch.Tensor            # (B, H) |y|; 0 for a padding slot
     log_p_y_given_z: torch.Tensor   # (B, H, K) log p_θ(y|x,z) where z's beam found y, else -inf (not computed)
 
+    @classmethod
+    def padded(cls, rows: list[list[list[int]]], max_len: int, pad_id: int,
+               log_p_y_given_z: torch.Tensor) -> Hypotheses:
+        """B questions' hypotheses (lists of token ids) padded into one tensor; log_p_y_given_z (B, H, K)."""
+        H = max(len(r) for r in rows)
+        device = log_p_y_given_z.device
+        tokens = torch.full((len(rows), H, max_len), pad_id, dtype=torch.long, device=device)
+        length = torch.zeros((len(rows), H), dtype=torch.long, device=device)
+        for b, ys in enumerate(rows):
+            for i, y in enumerate(ys):
+                tokens[b, i, :len(y)], length[b, i] = torch.tensor(y, dtype=torch.long, device=device), len(y)
+        return cls(tokens, length, log_p_y_given_z)
+
     def ids(self, b: int, i: int) -> list[int]:
         return self.tokens[b, i, :self.length[b, i]].tolist()
 
@@ -222,11 +235,6 @@ def union_of_beams(state: BeamState, B: int, K: int) -> Hypotheses:
                     entries.append((b, index.setdefault(y, len(index)), k, n))
         rows.append(list(index))
     H = max(len(r) for r in rows)
-    tokens = torch.full((B, H, max_len), state.pad_id, dtype=torch.long, device=log_p.device)
-    length = torch.zeros((B, H), dtype=torch.long, device=log_p.device)
-    for b, ys in enumerate(rows):
-        for i, y in enumerate(ys):
-            tokens[b, i, :len(y)], length[b, i] = torch.tensor(y, dtype=torch.long, device=tokens.device), len(y)
     b, i, k, n = torch.tensor(entries, dtype=torch.long, device=log_p.device).T  # (E,) each
     matrix = torch.full((B, H, K), NEG_INF, device=log_p.device).index_put((b, i, k), log_p[b, k, n])  # (B, H, K)
-    return Hypotheses(tokens, length, matrix)
+    return Hypotheses.padded(rows, max_len, state.pad_id, matrix)

@@ -53,8 +53,7 @@ def sequence_matrix_at_k(trace: RagSequenceTrace, log_p_z: torch.Tensor, mode: s
     cell marked 'beam', or 'rescored' (thorough) / 'assumed zero' (fast), both rankings, `mode` the one shown."""
     check_mode(mode)
     K = log_p_z.shape[0]
-    found = torch.tensor([[s == "beam" for s in row[:K]] for row in trace.source], dtype=torch.bool,
-                         device=log_p_z.device).reshape(len(trace.source), K)  # (H, K) found by z's own beams
+    found = trace.found[:, :K]                                              # (H, K) found by z's own beams
     rows = found.any(dim=-1).nonzero().view(-1).tolist()                    # Y_K, in the order found
     return sequence_trace(mode, [trace.texts[h] for h in rows], log_p_z, trace.log_p_y_given_z[rows, :K],
                           found[rows], [trace.hypotheses[h] for h in rows])
@@ -86,16 +85,12 @@ def grown_trace(model: RagModel, retrieved: Retrieved, old: RagSequenceTrace, nu
     known = torch.full((H, K), NEG_INF, device=device)                      # (H, K) -inf: not computed yet
     found = torch.zeros((H, K), dtype=torch.bool, device=device)            # (H, K) z's beam found y
     known[:len(old.hypotheses), :k_c] = old.log_p_y_given_z
-    found[:len(old.hypotheses), :k_c] = torch.tensor([[s == "beam" for s in row] for row in old.source], device=device)
+    found[:len(old.hypotheses), :k_c] = old.found
     rows = [position[tuple(y)] for y in new.hypotheses]
     known[rows, k_c:] = new.log_p_y_given_z
-    found[rows, k_c:] = torch.tensor([[s == "beam" for s in row] for row in new.source],
-                                     device=device).reshape(len(rows), -1)
+    found[rows, k_c:] = new.found
     hypotheses = [list(y) for y in position]
-    tokens = torch.full((1, H, max_len), generator.pad_id, dtype=torch.long, device=device)
-    for i, y in enumerate(hypotheses):
-        tokens[0, i, :len(y)] = torch.tensor(y, device=device)
-    Y = Hypotheses(tokens, torch.tensor([[len(y) for y in hypotheses]], device=device), known[None])
+    Y = Hypotheses.padded([hypotheses], max_len, generator.pad_id, known[None])
     context_ids, context_mask = generator.context_inputs(retrieved.titles, retrieved.texts, retrieved.questions)
     every = rescore(generator, generator.encode(context_ids, context_mask), Y)[0]   # (H, K)
     texts = old.texts + [t for y, t in zip(new.hypotheses, new.texts) if position[tuple(y)] >= len(old.hypotheses)]

@@ -247,11 +247,7 @@ class Retrieved:
     def top(self, k: int) -> Retrieved:
         """The first K of these passages, with p(z|x) renormalised over them (`top_k_posterior`)
         (B, K_max) -> (B, K): the same as `retriever.retrieve(questions, K)`, without encoding the questions again."""
-        k = checks.count("K", k, 1, self.k, hint=", the passages retrieved per question")
-        scores = self.scores[:, :k]                                            # (B, K) d(z)ᵀq(x)
-        return replace(self, ids=[r[:k] for r in self.ids], titles=[r[:k] for r in self.titles],
-                       texts=[r[:k] for r in self.texts], rows=self.rows[:, :k], d_z=self.d_z[:, :k],
-                       scores=scores, log_p_z=top_k_posterior(scores))
+        return self.between(0, checks.count("K", k, 1, self.k, hint=", the passages retrieved per question"))
 
     def between(self, start: int, stop: int) -> Retrieved:
         """Passages start … stop−1 of these, p(z|x) renormalised over them    (B, K) -> (B, stop − start)

@@ -58,6 +58,13 @@ class RagSequenceTrace:
         """The best n hypotheses of either ranking, thorough's first: the rows worth drawing."""
         return list(dict.fromkeys(self.rank_thorough[:n] + self.rank_fast[:n]))
 
+    @property
+    def found(self) -> torch.Tensor:
+        """(H, K) True where z's own beam found y (`source` is 'beam')"""
+        H, K = self.log_p_y_given_z.shape
+        return torch.tensor([[s == "beam" for s in row] for row in self.source], dtype=torch.bool,
+                            device=self.log_p_y_given_z.device).reshape(H, K)
+
 
 @dataclass
 class Decoded:
