@@ -231,18 +231,20 @@ def rescore(generator: Generator, encoded: Encoded, Y: Hypotheses) -> torch.Tens
     length = Y.length[b, i]                                                 # (P,) |y|
     order = length.argsort(stable=True)                                     # (P,) shortest first
     log_p_y_given_z = torch.empty(len(b), device=length.device)             # (P,)
-    s, bar = 0, tqdm(total=len(b), desc=f"rescoring {len(b):,} (hypothesis, passage) pairs",
-                     disable=len(b) < LARGE_RESCORE, leave=False)
-    while s < len(b):
-        T = int(length[order[min(len(b), s + RESCORE_TOKENS // int(length[order[s]])) - 1]])   # this slice's longest
-        rows = order[s:s + max(1, RESCORE_TOKENS // T)]
-        y = Y.tokens[b[rows], i[rows], :T]                                  # (rows, T)
-        y_mask = (torch.arange(T, device=y.device) < length[rows][:, None]).long()  # from |y|: pad may be a token
-        log_p_yi = generator.log_p_yi_encoded(encoded[b[rows], k[rows]][:, None], y, y_mask)  # (rows, 1, T)
-        log_p_y_given_z[rows] = log_p_yi[:, 0].sum(-1)
-        s += len(rows)
-        bar.update(len(rows))
-    bar.close()
+    with tqdm(total=len(b), desc=f"rescoring {len(b):,} (hypothesis, passage) pairs",
+              disable=len(b) < LARGE_RESCORE, leave=False) as bar:
+        s = 0
+        while s < len(b):
+            # as many pairs as RESCORE_TOKENS holds at the shortest |y| left; the longest of those pads the slice
+            fits = order[s:s + max(1, RESCORE_TOKENS // int(length[order[s]]))]
+            T = int(length[fits[-1]])
+            rows = order[s:s + max(1, RESCORE_TOKENS // T)]                 # at most `fits`: none longer than T
+            y = Y.tokens[b[rows], i[rows], :T]                              # (rows, T)
+            y_mask = (torch.arange(T, device=y.device) < length[rows][:, None]).long()  # from |y|: pad may be a token
+            log_p_yi = generator.log_p_yi_encoded(encoded[b[rows], k[rows]][:, None], y, y_mask)  # (rows, 1, T)
+            log_p_y_given_z[rows] = log_p_yi[:, 0].sum(-1)
+            s += len(rows)
+            bar.update(len(rows))
     return Y.log_p_y_given_z.index_put((b, i, k), log_p_y_given_z)         # (B, H, K)
 
 
