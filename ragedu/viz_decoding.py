@@ -108,6 +108,14 @@ def plot_beam_tree(ax, tree: BeamTree, title: str | None = None):
 
 HYPOTHESIS_MARKS = {"beam": "found by z's beam", "rescored": "rescored (extra pass)",
                     "assumed zero": "assumed 0 (fast)"}
+HYPOTHESIS_CMAP = "viridis"   # the matrix's colours, probability 0 (dark) to 1 (light): the figure's and the table's
+
+
+def probability_label(p: float, narrow: bool = False) -> str:
+    """A cell's p_θ(y|x,z) as printed: 0.56, or 2e-06 below 0.01 (2e-6 when the column is narrow)."""
+    if p >= 0.01:
+        return f"{p:.2f}"
+    return f"{p:.0e}".replace("e-0", "e-") if narrow else f"{p:.0e}"
 
 
 
@@ -130,7 +138,7 @@ def plot_hypothesis_matrix(ax, trace: RagSequenceTrace, titles: Sequence[str], r
     narrow = K > 5                                                        # columns under an inch wide
     zero = np.array([[s == "assumed zero" for s in row] for row in source], dtype=bool).reshape(H, K)
     shown = np.ma.masked_array(np.exp(log_p), mask=zero)                  # (H, K) p_θ(y|x,z)
-    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.85")  # masked cells: light grey
+    cmap = matplotlib.colormaps[HYPOTHESIS_CMAP].with_extremes(bad="0.85")  # masked cells: light grey
     image = ax.imshow(shown, vmin=0, vmax=1, cmap=cmap, aspect="auto")
     for h in range(H):
         for k in range(K):
@@ -142,8 +150,7 @@ def plot_hypothesis_matrix(ax, trace: RagSequenceTrace, titles: Sequence[str], r
             p = np.exp(log_p[h, k])
             ax.add_patch(Rectangle((k - 0.46, h - 0.46), 0.92, 0.92, fill=False, edgecolor="black",
                                    linewidth=2, linestyle="-" if mark == "beam" else "--"))
-            tiny = f"{p:.0e}".replace("e-0", "e-") if narrow else f"{p:.0e}"   # 2e-6: four characters
-            ax.text(k, h, f"{p:.2f}" if p >= 0.01 else tiny, ha="center", va="center",
+            ax.text(k, h, probability_label(p, narrow), ha="center", va="center",
                     color="white" if p < 0.5 else "black")
     labels = [f"{'★ ' if text == best_y else ''}{text!r}  p(y|x)={np.exp(v):.3f}"
               for text, v in zip(hypotheses, log_p_y)]

@@ -23,7 +23,7 @@ from matplotlib.colors import to_hex
 import ragedu.viz  # noqa: F401  the course's style (viz.COURSE_STYLE)
 from ragedu.traces import RagSequenceTrace
 from ragedu.viz import VARIANT_COLORS, VARIANT_NAMES
-from ragedu.viz_decoding import HYPOTHESIS_MARKS
+from ragedu.viz_decoding import HYPOTHESIS_CMAP, HYPOTHESIS_MARKS, probability_label
 
 PRIOR_LABEL = "p(z|x)"
 POSTERIOR_TITLES = {"token": "each token chooses: p(z | x, y_i, y<i)",
@@ -78,7 +78,6 @@ def _frame(column: int, row: int, color: str):
     return Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, edgecolor=color, linewidth=2)
 
 
-MATRIX_CMAP = "viridis"   # plot_hypothesis_matrix's: probability 0 (dark) to 1 (light)
 # Frames by where a cell's number came from; a beam's frame is black with a white ring inside, seen on any colour
 _FRAMES = {"beam": "3px solid #000;box-shadow:inset 0 0 0 2px #fff", "rescored": "2px dashed {ink}",
            "assumed zero": "1px solid #999"}   # ink: the colour of the cell's text
@@ -87,7 +86,7 @@ _HATCH = "repeating-linear-gradient(45deg,#d9d9d9 0 6px,#bfbfbf 6px 8px)"   # fa
 
 def _cell_color(p: float) -> tuple[str, str]:
     """Background on the probability scale, and a text colour that reads on it."""
-    return to_hex(matplotlib.colormaps[MATRIX_CMAP](p)), "#fff" if p < 0.5 else "#000"
+    return to_hex(matplotlib.colormaps[HYPOTHESIS_CMAP](p)), "#fff" if p < 0.5 else "#000"   # as the figure's
 
 
 def matrix_html(trace: RagSequenceTrace, titles: Sequence[str], rows: Sequence[int]) -> str:
@@ -113,9 +112,8 @@ def matrix_html(trace: RagSequenceTrace, titles: Sequence[str], rows: Sequence[i
                              f"border:{_FRAMES[mark]}'>0?</td>")
                 continue
             background, ink = _cell_color(p[h, k])
-            number = f"{p[h, k]:.2f}" if p[h, k] >= 0.01 else f"{p[h, k]:.0e}"
             cells.append(f"<td class='{mark}' style='{cell}background:{background};color:{ink};"
-                         f"border:{_FRAMES[mark].format(ink=ink)}'>{number}</td>")
+                         f"border:{_FRAMES[mark].format(ink=ink)}'>{probability_label(p[h, k])}</td>")
         text = trace.texts[h]
         label = ("★ " if h == best else "") + html.escape(repr(text if len(text) <= 34 else text[:33] + "…"))
         body.append(f"<tr><th title='{html.escape(text, quote=True)}' style='text-align:left;padding-right:8px;"

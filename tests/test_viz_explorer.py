@@ -55,7 +55,8 @@ def test_the_matrix_table_prints_and_colours_each_cell_by_its_probability_and_ma
     from matplotlib.colors import to_hex
 
     from ragedu.decoding import sequence_trace
-    from ragedu.viz_explorer import MATRIX_CMAP, matrix_html
+    from ragedu.viz_decoding import HYPOTHESIS_CMAP
+    from ragedu.viz_explorer import matrix_html
 
     log_p = torch.tensor([[0.5, 0.3], [0.30, 1e-3], [0.2, 0.6]]).log()      # (H, K) p_θ(y|x,z)
     found = torch.tensor([[True, False], [True, False], [False, True]])
@@ -74,7 +75,7 @@ def test_the_matrix_table_prints_and_colours_each_cell_by_its_probability_and_ma
             if mark == "assumed-zero":
                 assert number == "0?" and not colour               # hatched grey, no number
             else:
-                assert colour == to_hex(matplotlib.colormaps[MATRIX_CMAP](p))   # 0.30 and 0.50 look apart
+                assert colour == to_hex(matplotlib.colormaps[HYPOTHESIS_CMAP](p))   # 0.30 and 0.50 look apart
                 assert number == (f"{p:.2f}" if p >= 0.01 else f"{p:.0e}")
         p_y = trace.log_p_y.exp().tolist()
         assert f"{p_y[0]:.3f}</td>" in table and "★" in table and "Spain'" not in table.split("<tr>")[-1]
