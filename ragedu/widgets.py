@@ -85,7 +85,7 @@ def matrix_figure(view: ExplorerView, new_figure=None, rows: int = MATRIX_ROWS):
     labels = [f"{_shorten(matrix.texts[h], 34)!r}  p(y|x)=0.000" for h in shown]
     left, K = 0.2 + 0.085 * max(map(len, labels)) + 0.5, len(view.titles)    # 12-pt labels, then the y label
     width = min(10, left + 1.4 + max(4.8, 0.62 * K))    # room for the title and legend at K = 1
-    bottom = 0.75 + 0.085 * max(len(t) for t in view.titles + ["p(z|x)=0.00"])
+    bottom = 0.75 + 0.085 * max(len(f"{t}  0.00") for t in view.titles + ["p(z|x)="])   # the passage labels
     fig = _figure(new_figure, width, 1.2 + 0.5 * len(shown) + bottom, left, bottom)
     fig.subplots_adjust(top=1 - 0.95 / fig.get_figheight())
     ax = fig.add_subplot()
