@@ -40,7 +40,7 @@ from ragedu.retriever import Retrieved
 from ragedu.traces import Decoded, RagSequenceTrace, RagTokenTrace, TokenStep
 
 MODES = ("thorough", "fast")
-RESCORE_TOKENS = 4096  # decoder tokens per slice of thorough decoding's rescoring pass (see `rescore`)
+RESCORE_TOKENS = 1024  # decoder tokens per slice of thorough decoding's rescoring pass (see `rescore`)
 # Thorough decoding rescores up to B·K·N·(K−1) (hypothesis, passage) pairs: K² grows fast (on 2 cores 3.0 s at
 # K = 50, 12.8 s at 100, 45.7 s at 200 with N = 1). Beyond this many pairs it says so up front and shows a bar.
 LARGE_RESCORE = 8_000
@@ -227,7 +227,9 @@ def rescore(generator: Generator, encoded: Encoded, Y: Hypotheses) -> torch.Tens
     # Subtle: the triples go shortest first, in slices of about RESCORE_TOKENS decoder tokens, each padded only
     # to its own longest y. On a CPU one giant batch is ~3x slower (its (P, T, V) logits run to hundreds of MB,
     # and every op page-faults and misses cache), and a search left open to max_len adds a few long hypotheses
-    # that would pad every short one to their length.
+    # that would pad every short one to their length. 1,024 tokens keep a slice's logits at 16 MB (V = 4,000),
+    # under the 32 MB above which glibc's malloc maps fresh pages for every tensor: the slices then reuse freed
+    # memory (4,096 tokens took 1.5x as long, on a thorough K = 30 decode and on the explorer's K change).
     length = Y.length[b, i]                                                 # (P,) |y|
     order = length.argsort(stable=True)                                     # (P,) shortest first
     log_p_y_given_z = torch.empty(len(b), device=length.device)             # (P,)
