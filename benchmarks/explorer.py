@@ -20,6 +20,7 @@ the load average before each run says how busy the machine already was.
     python benchmarks/explorer.py                human-readable
     python benchmarks/explorer.py --json         one JSON object
     python benchmarks/explorer.py --threads 2    torch threads inside the explorer (default 1, its choice)
+    python benchmarks/explorer.py --breakdown    what the costliest K change pays, part by part (idle, 3 rounds)
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ import sys
 import time
 
 import ragedu
+from ragedu.explorer import torch_threads
 from ragedu.try_this import load_try_this
 from ragedu.widgets import Explorer
 
@@ -92,6 +94,34 @@ def run(model, threads: int, k_max: int) -> dict:
     return {"load_average_before": round(load, 2), "seconds": summary}
 
 
+def breakdown(model, threads: int, k_max: int, question: str = QUESTIONS[4], num_beams: int = 5,
+              rounds: int = 3) -> dict[str, float]:
+    """The parts of the costliest K change (K = 5 -> K_max right after a beam change), each the median over
+    `rounds` fresh explorer states, timed through ExplorerState's own steps in the order the callback runs them."""
+    from ragedu.explorer import ExplorerState
+    from ragedu.widgets import figure2_figure, png
+
+    parts: dict[str, list[float]] = {}
+
+    def timed(name, step):
+        start = time.perf_counter()
+        result = step()
+        parts.setdefault(name, []).append(time.perf_counter() - start)
+        return result
+
+    for _ in range(rounds):
+        state = ExplorerState(model, k_max=k_max, threads=threads)
+        state.view(question, 5, "sequence", "fast", DEFAULTS["num_beams"])   # the question's first search
+        state.view(question, 5, "sequence", "fast", num_beams)               # the beam change: K = 5 searched
+        with torch_threads(threads):
+            timed("grow RAG-Sequence's matrix to K_max", lambda: state.sequence_trace(question, num_beams, k_max))
+            timed("RAG-Token beam search at K_max", lambda: state.token_answer(question, k_max, num_beams))
+        view = timed("both posteriors and the view", lambda: state.view(question, k_max, "sequence", "fast",
+                                                                          num_beams))
+        timed("Figure 2 as a PNG", lambda: png(figure2_figure(view)))
+    return {name: round(statistics.median(t), 3) for name, t in parts.items()}
+
+
 def busy_loop() -> subprocess.Popen:
     """Another program holding one core, as on a laptop doing something else."""
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -102,8 +132,19 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--threads", type=int, default=1, help="torch threads while the explorer computes")
     parser.add_argument("--k-max", type=int, default=10, help="passages retrieved once per question")
+    parser.add_argument("--breakdown", action="store_true", help="only the parts of the costliest K change")
     args = parser.parse_args()
     model = ragedu.load_default()
+    if args.breakdown:
+        parts = breakdown(model, args.threads, args.k_max)
+        if args.json:
+            print(json.dumps({"question": QUESTIONS[4], "num_beams": 5, "k_max": args.k_max, "seconds": parts}))
+        else:
+            print(f"The costliest K change, 5 -> {args.k_max} right after the beam size became 5, on "
+                  f"{QUESTIONS[4]!r} ({args.threads} torch thread(s), median of 3 fresh explorers):")
+            for name, seconds in parts.items():
+                print(f"  {name:<40} {seconds:.3f}s")
+        return
     idle = run(model, args.threads, args.k_max)
     other = busy_loop()
     try:

@@ -40,7 +40,7 @@ from ragedu.retriever import Retrieved
 from ragedu.traces import Decoded, RagSequenceTrace, RagTokenTrace, TokenStep
 
 MODES = ("thorough", "fast")
-RESCORE_TOKENS = 1024  # decoder tokens per slice of thorough decoding's rescoring pass (see `rescore`)
+RESCORE_TOKENS = 256  # decoder tokens per slice of thorough decoding's rescoring pass (see `rescore`)
 # Thorough decoding rescores up to B·K·N·(K−1) (hypothesis, passage) pairs: K² grows fast (on 2 cores 3.0 s at
 # K = 50, 12.8 s at 100, 45.7 s at 200 with N = 1). Beyond this many pairs it says so up front and shows a bar.
 LARGE_RESCORE = 8_000
@@ -224,23 +224,24 @@ def rescore(generator: Generator, encoded: Encoded, Y: Hypotheses) -> torch.Tens
     if len(b) == 0:
         return Y.log_p_y_given_z.clone()
     # Each triple is one decoder row reading one passage: a batch of P "questions" with K = 1 passage each.
-    # Subtle: the triples go shortest first, in slices of about RESCORE_TOKENS decoder tokens, each padded only
-    # to its own longest y. On a CPU one giant batch is ~3x slower (its (P, T, V) logits run to hundreds of MB,
-    # and every op page-faults and misses cache), and a search left open to max_len adds a few long hypotheses
-    # that would pad every short one to their length. 1,024 tokens keep a slice's logits at 16 MB (V = 4,000),
-    # under the 32 MB above which glibc's malloc maps fresh pages for every tensor: the slices then reuse freed
-    # memory (4,096 tokens took 1.5x as long, on a thorough K = 30 decode and on the explorer's K change).
+    # Subtle: the triples go shortest first, in slices of about RESCORE_TOKENS decoder tokens per torch thread,
+    # each padded only to its own longest y. On a CPU one giant batch is ~3x slower (its (P, T, V) logits run to
+    # hundreds of MB, and every op page-faults and misses cache), and a search left open to max_len adds a few long
+    # hypotheses that would pad every short one to their length. Small slices pay the decoder's cost per call
+    # instead: on 2 cores a thorough K = 30 decode of 4 questions took 8.0-9.1 s at 1 thread with 512 tokens a
+    # slice (10.3-10.7 s with 1,024), and 4.6 s at 2 threads with 1,024 (5.3-5.5 s with 512).
     length = Y.length[b, i]                                                 # (P,) |y|
     order = length.argsort(stable=True)                                     # (P,) shortest first
     log_p_y_given_z = torch.empty(len(b), device=length.device)             # (P,)
+    tokens = RESCORE_TOKENS * torch.get_num_threads()                       # per slice
     with tqdm(total=len(b), desc=f"rescoring {len(b):,} (hypothesis, passage) pairs",
               disable=len(b) < LARGE_RESCORE, leave=False) as bar:
         s = 0
         while s < len(b):
-            # as many pairs as RESCORE_TOKENS holds at the shortest |y| left; the longest of those pads the slice
-            fits = order[s:s + max(1, RESCORE_TOKENS // int(length[order[s]]))]
+            # as many pairs as `tokens` holds at the shortest |y| left; the longest of those pads the slice
+            fits = order[s:s + max(1, tokens // int(length[order[s]]))]
             T = int(length[fits[-1]])
-            rows = order[s:s + max(1, RESCORE_TOKENS // T)]                 # at most `fits`: none longer than T
+            rows = order[s:s + max(1, tokens // T)]                        # at most `fits`: none longer than T
             y = Y.tokens[b[rows], i[rows], :T]                              # (rows, T)
             y_mask = (torch.arange(T, device=y.device) < length[rows][:, None]).long()  # from |y|: pad may be a token
             log_p_yi = generator.log_p_yi_encoded(encoded[b[rows], k[rows]][:, None], y, y_mask)  # (rows, 1, T)
