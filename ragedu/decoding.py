@@ -40,7 +40,7 @@ from ragedu.retriever import Retrieved
 from ragedu.traces import Decoded, RagSequenceTrace, RagTokenTrace, TokenStep
 
 MODES = ("thorough", "fast")
-RESCORE_TOKENS = 256  # decoder tokens per slice of thorough decoding's rescoring pass (see `rescore`)
+RESCORE_TOKENS = 512  # decoder tokens per torch thread in a slice of thorough decoding's rescoring (`rescore`)
 # Thorough decoding rescores up to B·K·N·(K−1) (hypothesis, passage) pairs: K² grows fast (on 2 cores 3.0 s at
 # K = 50, 12.8 s at 100, 45.7 s at 200 with N = 1). Beyond this many pairs it says so up front and shows a bar.
 LARGE_RESCORE = 8_000
@@ -228,8 +228,7 @@ def rescore(generator: Generator, encoded: Encoded, Y: Hypotheses) -> torch.Tens
     # each padded only to its own longest y. On a CPU one giant batch is ~3x slower (its (P, T, V) logits run to
     # hundreds of MB, and every op page-faults and misses cache), and a search left open to max_len adds a few long
     # hypotheses that would pad every short one to their length. Small slices pay the decoder's cost per call
-    # instead: on 2 cores a thorough K = 30 decode of 4 questions took 8.0-9.1 s at 1 thread with 512 tokens a
-    # slice (10.3-10.7 s with 1,024), and 4.6 s at 2 threads with 1,024 (5.3-5.5 s with 512).
+    # instead; `python benchmarks/rescore_slices.py` times a K = 30 decode at each size and thread count.
     length = Y.length[b, i]                                                 # (P,) |y|
     order = length.argsort(stable=True)                                     # (P,) shortest first
     log_p_y_given_z = torch.empty(len(b), device=length.device)             # (P,)
