@@ -94,8 +94,10 @@ def run(model, threads: int, k_max: int) -> dict:
     return {"load_average_before": round(load, 2), "seconds": summary}
 
 
-def breakdown(model, threads: int, k_max: int, question: str = QUESTIONS[4], num_beams: int = 5,
-              rounds: int = 3) -> dict[str, float]:
+BREAKDOWN = dict(question=QUESTIONS[4], num_beams=5, rounds=3)   # the costliest K change: beam 5, then K_max
+
+
+def breakdown(model, threads: int, k_max: int, question: str, num_beams: int, rounds: int) -> dict[str, float]:
     """The parts of the costliest K change (K = 5 -> K_max right after a beam change), each the median over
     `rounds` fresh explorer states, timed through ExplorerState's own steps in the order the callback runs them."""
     from ragedu.explorer import ExplorerState
@@ -136,12 +138,13 @@ def main() -> None:
     args = parser.parse_args()
     model = ragedu.load_default()
     if args.breakdown:
-        parts = breakdown(model, args.threads, args.k_max)
+        parts = breakdown(model, args.threads, args.k_max, **BREAKDOWN)
         if args.json:
-            print(json.dumps({"question": QUESTIONS[4], "num_beams": 5, "k_max": args.k_max, "seconds": parts}))
+            print(json.dumps({**BREAKDOWN, "k_max": args.k_max, "seconds": parts}))
         else:
-            print(f"The costliest K change, 5 -> {args.k_max} right after the beam size became 5, on "
-                  f"{QUESTIONS[4]!r} ({args.threads} torch thread(s), median of 3 fresh explorers):")
+            print(f"The costliest K change, 5 -> {args.k_max} right after the beam size became "
+                  f"{BREAKDOWN['num_beams']}, on {BREAKDOWN['question']!r} ({args.threads} torch thread(s), "
+                  f"median of {BREAKDOWN['rounds']} fresh explorers):")
             for name, seconds in parts.items():
                 print(f"  {name:<40} {seconds:.3f}s")
         return

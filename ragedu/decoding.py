@@ -101,7 +101,7 @@ def _check(generator: Generator, log_p_z: torch.Tensor, context_ids: torch.Tenso
 
 
 @contextlib.contextmanager
-def _eval_mode(module):
+def eval_mode(module):
     """Decode without dropout, and leave every submodule as it was found (a wrapper's flag is not its parts')."""
     was_training = [(m, m.training) for m in module.modules()]
     module.train(False)
@@ -112,7 +112,8 @@ def _eval_mode(module):
             m.training = training
 
 
-def _text(generator: Generator, ids: list[int]) -> str:
+def text_of(generator: Generator, ids: list[int]) -> str:
+    """A hypothesis's token ids as the text shown"""
     return generator.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
@@ -130,7 +131,7 @@ def rag_token_decode(generator: Generator, log_p_z: torch.Tensor, context_ids: t
     """
     _check(generator, log_p_z, context_ids, context_mask, settings)
     B, K, L = context_ids.shape
-    with _eval_mode(generator):
+    with eval_mode(generator):
         encoded = generator.encode(context_ids, context_mask)               # (B, K, L, D), once
         state, records = beam_search(generator, encoded, log_p_z, settings.num_beams, settings.max_len,
                                      settings.length_penalty, record=settings.trace)
@@ -140,7 +141,7 @@ def rag_token_decode(generator: Generator, log_p_z: torch.Tensor, context_ids: t
     return Decoded(
         variant="token", mode="beam",
         ids=[[ids for ids, _, _ in hyps] for hyps in best],
-        texts=[[_text(generator, ids) for ids, _, _ in hyps] for hyps in best],
+        texts=[[text_of(generator, ids) for ids, _, _ in hyps] for hyps in best],
         log_p_y=[[log_p for _, log_p, _ in hyps] for hyps in best],
         scores=[[score for _, _, score in hyps] for hyps in best],
         trace=traces,
@@ -191,13 +192,10 @@ def rag_sequence_decode(generator: Generator, log_p_z: torch.Tensor, context_ids
     """
     _check(generator, log_p_z, context_ids, context_mask, settings)
     mode, R = settings.mode, settings.num_return_sequences
-    B, K, L = context_ids.shape
-    with _eval_mode(generator):
+    B = context_ids.shape[0]
+    with eval_mode(generator):
         encoded = generator.encode(context_ids, context_mask)               # (B, K, L, D), once
-        # 1. one search per (question, passage), p(z|x) = 1 inside it: S = B·K searches of one passage each
-        state, _ = beam_search(generator, encoded.flat()[:, None], torch.zeros(B * K, 1, device=log_p_z.device),
-                               settings.num_beams, settings.max_len, settings.length_penalty)
-        Y = union_of_beams(state, B, K)
+        Y = search_each_passage(generator, encoded, settings)               # 1. (B, H, K) the beams' entries
         # 2. thorough: the missing entries of the matrix, all questions in one batched pass
         rescored = rescore(generator, encoded, Y) if mode == "thorough" or settings.trace else None
     used = rescored if mode == "thorough" else Y.log_p_y_given_z            # (B, H, K)
@@ -207,12 +205,21 @@ def rag_sequence_decode(generator: Generator, log_p_z: torch.Tensor, context_ids
     return Decoded(
         variant="sequence", mode=mode,
         ids=[[ids for ids, _ in hyps] for hyps in best],
-        texts=[[_text(generator, ids) for ids, _ in hyps] for hyps in best],
+        texts=[[text_of(generator, ids) for ids, _ in hyps] for hyps in best],
         log_p_y=[[log_p for _, log_p in hyps] for hyps in best],
         scores=[[log_p for _, log_p in hyps] for hyps in best],
         trace=[_sequence_trace(generator, mode, Y, rescored, log_p_z, b) for b in range(B)] if settings.trace
         else None,
     )
+
+
+def search_each_passage(generator: Generator, encoded: Encoded, settings: DecodeSettings) -> Hypotheses:
+    """RAG-Sequence's first step: one beam search per (question, passage), p(z|x) = 1 inside it (S = B·K searches
+    of one passage each), merged into each question's Y    (B, K, L, ·) encoded -> (B, H, K) the beams' entries"""
+    B, K = encoded.mask.shape[:2]
+    state, _ = beam_search(generator, encoded.flat()[:, None], torch.zeros(B * K, 1, device=encoded.states.device),
+                           settings.num_beams, settings.max_len, settings.length_penalty)
+    return union_of_beams(state, B, K)
 
 
 def rescore(generator: Generator, encoded: Encoded, Y: Hypotheses) -> torch.Tensor:
@@ -271,7 +278,7 @@ def _sequence_trace(generator, mode, Y: Hypotheses, rescored, log_p_z, b: int) -
     H = Y.count(b)
     beam = Y.log_p_y_given_z[b, :H]                                         # (H, K) -inf where no beam found y
     hypotheses = [Y.ids(b, i) for i in range(H)]
-    return sequence_trace(mode, [_text(generator, y) for y in hypotheses], log_p_z[b], rescored[b, :H],
+    return sequence_trace(mode, [text_of(generator, y) for y in hypotheses], log_p_z[b], rescored[b, :H],
                           torch.isfinite(beam), hypotheses)
 
 

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ragedu.beam import NEG_INF, Hypotheses, beam_search, union_of_beams
-from ragedu.decoding import DecodeSettings, check_mode, decode, rescore, sequence_trace
+from ragedu.beam import NEG_INF, Hypotheses
+from ragedu.decoding import (DecodeSettings, check_mode, decode, eval_mode, rescore, search_each_passage,
+                              sequence_trace, text_of)
 from ragedu.marginalize import check_variant, sequence_posterior, token_posterior
 from ragedu.model import RagModel
 from ragedu.retriever import Retrieved
@@ -77,27 +78,27 @@ def grown_trace(model: RagModel, retrieved: Retrieved, old: RagSequenceTrace, nu
     scored, in one rescoring pass. Y keeps decode's order (passage by passage), so this is the trace
     `decode(K, trace=True)` returns."""
     K, k_c, generator = retrieved.k, old.log_p_y_given_z.shape[1], model.generator
+    device = retrieved.log_p_z.device
     context_ids, context_mask = generator.context_inputs(retrieved.titles, retrieved.texts, retrieved.questions)
-    encoded = generator.encode(context_ids, context_mask)                   # (1, K, L, D)
-    state, _ = beam_search(generator, encoded[:, k_c:].flat()[:, None], torch.zeros(K - k_c, 1), num_beams,
-                           max_len, DecodeSettings().length_penalty)        # one search per new passage
-    new = union_of_beams(state, 1, K - k_c)                                 # (1, H_new, K − K_c)
-    new_hypotheses = [new.ids(0, i) for i in range(new.count(0))]
-    position = {tuple(y): i for i, y in enumerate(old.hypotheses)}
-    for y in new_hypotheses:
-        position.setdefault(tuple(y), len(position))
-    H = len(position)
-    known = torch.full((H, K), NEG_INF)                                     # (H, K) -inf: not computed yet
-    known[:len(old.hypotheses), :k_c] = old.log_p_y_given_z
-    rows = [position[tuple(y)] for y in new_hypotheses]
-    known[rows, k_c:] = new.log_p_y_given_z[0, :len(rows)]
-    hypotheses = [list(y) for y in position]
-    every = rescore(generator, encoded, Hypotheses.padded([hypotheses], max_len, generator.pad_id, known[None]))[0]
-    found = torch.zeros((H, K), dtype=torch.bool)                           # (H, K) z's beam found y
+    with eval_mode(generator):
+        encoded = generator.encode(context_ids, context_mask)               # (1, K, L, D)
+        new = search_each_passage(generator, encoded[:, k_c:], DecodeSettings(num_beams=num_beams, max_len=max_len))
+        new_hypotheses = [new.ids(0, i) for i in range(new.count(0))]       # (1, H_new, K − K_c) their entries
+        position = {tuple(y): i for i, y in enumerate(old.hypotheses)}
+        for y in new_hypotheses:
+            position.setdefault(tuple(y), len(position))
+        H = len(position)
+        known = torch.full((H, K), NEG_INF, device=device)                  # (H, K) -inf: not computed yet
+        known[:len(old.hypotheses), :k_c] = old.log_p_y_given_z
+        rows = [position[tuple(y)] for y in new_hypotheses]
+        known[rows, k_c:] = new.log_p_y_given_z[0, :len(rows)]
+        hypotheses = [list(y) for y in position]
+        Y = Hypotheses.padded([hypotheses], max_len, generator.pad_id, known[None])
+        every = rescore(generator, encoded, Y)[0]                           # (H, K)
+    found = torch.zeros((H, K), dtype=torch.bool, device=device)            # (H, K) z's beam found y
     found[:len(old.hypotheses), :k_c] = old.found
     found[rows, k_c:] = torch.isfinite(new.log_p_y_given_z[0, :len(rows)])
-    texts = old.texts + [generator.tokenizer.decode(y, skip_special_tokens=True).strip()
-                         for y in hypotheses[len(old.hypotheses):]]
+    texts = old.texts + [text_of(generator, y) for y in hypotheses[len(old.hypotheses):]]
     return sequence_trace("thorough", texts, retrieved.log_p_z[0], every, found, hypotheses)
 
 

@@ -290,11 +290,11 @@ def test_the_explorer_computes_with_its_threads_and_gives_them_back(model):
 def test_a_new_beam_size_searches_only_the_passages_shown_and_grows_to_k_max_once(model, monkeypatch, one_thread):
     state = ExplorerState(model, k_max=8)
     decoded = counting(monkeypatch, explorer_module, "decode")
-    grown_searches = counting(monkeypatch, explorer_module, "beam_search")   # grown_trace's: (rows, 1, L, ·) each
+    grown_searches = counting(monkeypatch, explorer_module, "search_each_passage")   # grown_trace's: (1, K', L, ·)
     state.view(QUESTION, 5, "token", "thorough", 2)           # the question's first search: RAG-Sequence at K_max
     state.view(QUESTION, 3, "sequence", "thorough", 3)        # a new beam size at K = 3
     sequence_ks = lambda: ([call[3] for call in decoded if call[2] == "sequence"]  # noqa: E731
-                           + [len(call[1].states) for call in grown_searches])
+                           + [call[1].mask.shape[1] for call in grown_searches])
     assert sequence_ks() == [8, 3]
     small = state.view(QUESTION, 2, "sequence", "fast", 3)    # K = 2 ≤ 3: a slice, no search
     assert sequence_ks() == [8, 3]
