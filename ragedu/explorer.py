@@ -251,7 +251,7 @@ class ExplorerState:
         return ExplorerView(
             question=question, k=k, variant=variant, mode=mode, num_beams=num_beams,
             titles=passages.titles[0], texts=passages.texts[0], p_z=passages.log_p_z[0].exp().tolist(),
-            answers={v: (tokenizer.decode(a, skip_special_tokens=True).strip(), float(np.exp(lp)))
+            answers={v: (text_of(self.model.generator, a), float(np.exp(lp)))
                      for v, (a, lp) in answers.items()},
             tokens=[tokenizer.decode([i]).strip() or "␣" for i in ids],
             posteriors=self.posteriors(question, k, tuple(ids)), matrix=matrix,

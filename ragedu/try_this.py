@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from ragedu.decoding import decode
+from ragedu.decoding import decode, text_of
 from ragedu.explorer import ExplorerState, rag_sequence_at_k
 from ragedu.model import RagModel
 from ragedu.corpus import DATA_DIR
@@ -112,13 +112,12 @@ def _mixing_candidates(model: RagModel, inputs: list[str], batch: int) -> list[s
 
 def _sequence_candidates(model: RagModel, examples: list, batch: int, k_max: int):
     """Examples in file order, each with RAG-Sequence's answers (text) at every K ≤ k_max in both modes."""
-    tokenizer = model.generator.tokenizer
     for s in range(0, len(examples), batch):
         chunk = examples[s:s + batch]
         d = decode(model, [e.question for e in chunk], "sequence", k_max, num_beams=SETTINGS["num_beams"], trace=True)
         for b, trace in enumerate(d.trace):
-            answers = {(k, mode): tokenizer.decode(rag_sequence_at_k(trace, d.retrieved.top(k).log_p_z[b], mode)[0],
-                                                   skip_special_tokens=True).strip()
+            answers = {(k, mode): text_of(model.generator, rag_sequence_at_k(trace, d.retrieved.top(k).log_p_z[b],
+                                                                              mode)[0])
                        for k in range(1, k_max + 1) for mode in ("thorough", "fast")}
             yield chunk[b], answers
 
