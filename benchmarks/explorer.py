@@ -101,7 +101,8 @@ def breakdown(model, threads: int, k_max: int, question: str, num_beams: int, ro
     """The parts of the costliest K change (K = 5 -> K_max right after a beam change), each the median over
     `rounds` fresh explorer states, timed through ExplorerState's own steps in the order the callback runs them."""
     from ragedu.explorer import ExplorerState
-    from ragedu.widgets import figure2_figure, png
+    from ragedu.viz_explorer import figure2_html, matrix_html
+    from ragedu.widgets import MATRIX_ROWS
 
     parts: dict[str, list[float]] = {}
 
@@ -120,7 +121,9 @@ def breakdown(model, threads: int, k_max: int, question: str, num_beams: int, ro
             timed("RAG-Token beam search at K_max", lambda: state.token_answer(question, k_max, num_beams))
         view = timed("both posteriors and the view", lambda: state.view(question, k_max, "sequence", "fast",
                                                                           num_beams))
-        timed("Figure 2 as a PNG", lambda: png(figure2_figure(view)))
+        timed("Figure 2 and the matrix as HTML", lambda: (
+            figure2_html(view.p_z, view.posteriors, view.tokens, view.titles, view.texts, view.variant),
+            matrix_html(view.matrix, view.titles, view.matrix.best_of_both(MATRIX_ROWS))))
     return {name: round(statistics.median(t), 3) for name, t in parts.items()}
 
 

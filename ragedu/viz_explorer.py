@@ -6,6 +6,8 @@ Dims: K retrieved passages · T answer tokens
     RAG-Token      p(z | x, y_i, y<i) ∝ p(z|x) p_θ(y_i|x,z,y<i)              each token chooses afresh
     RAG-Sequence   p(z | x, y≤i)      ∝ p(z|x) Π_{j≤i} p_θ(y_j|x,z,y<j)      the evidence accumulates
 Before any token both are the prior p(z|x): the first column of each panel. Draws plain data; runs no model.
+`plot_figure2` draws it with matplotlib (notebook 3, `explore` outside Jupyter); `figure2_html` draws the same
+for the explorer's widget, as a table that redraws in a millisecond.
 
 Also RAG-Sequence's hypothesis × passage matrix as an HTML table (`matrix_html`): what
 viz_decoding.plot_hypothesis_matrix draws, on the same colour scale and with the same marks, redrawn in about a
@@ -70,6 +72,74 @@ def plot_figure2(axes, p_z: Sequence[float], posteriors: dict[str, np.ndarray], 
     if answer_of:
         axes[0].figure.suptitle(f"Which passage each token of {VARIANT_NAMES[answer_of]}'s answer leans on")
     return axes
+
+
+FIGURE2_CMAP = "Blues"
+FIGURE2_PANEL_PX = 440   # the heatmap part of a panel: two fit side by side in a notebook, with the titles
+
+
+def cell_width(columns: int) -> int:
+    """Pixels per heatmap column: 32 for a short answer, narrower for a long one down to 20, where a vertical
+    16 px (12 pt) token label still fits; beyond that the two panels wrap, one above the other."""
+    return max(20, min(32, FIGURE2_PANEL_PX // columns))
+
+
+def _panel_html(shown: np.ndarray, peaks: list[int], variant: str, header: list[str],
+                titles: Sequence[str] | None, texts: Sequence[str]) -> str:
+    """One panel of `figure2_html`: a (K, 1 + T) heatmap as a table, rows labelled if `titles` is given."""
+    color = to_hex(VARIANT_COLORS[variant])
+    width = cell_width(len(header))
+    cell = f"width:{width}px;min-width:{width}px;height:30px;padding:0;"
+    heads = "".join(
+        f"<th style='{cell}height:auto;vertical-align:bottom;font-weight:{'bold' if c == 0 else 'normal'};"
+        f"{'border-right:4px solid #fff;' if c == 0 else ''}'><div style='writing-mode:vertical-rl;"
+        f"transform:rotate(180deg);white-space:nowrap;margin:0 auto'>{html.escape(label)}</div></th>"
+        for c, label in enumerate(header))
+    rows = []
+    for z, row in enumerate(shown):
+        label = ""
+        if titles is not None:
+            title = titles[z]
+            label = (f"<th class='passage' title='{html.escape(title + ': ' + texts[z], quote=True)}' "
+                     f"style='text-align:right;font-weight:normal;padding:0 8px 0 0;white-space:nowrap'>"
+                     f"{html.escape(title if len(title) <= 24 else title[:23] + '…')}</th>")
+        cells = []
+        for c, p in enumerate(row):
+            background = to_hex(matplotlib.colormaps[FIGURE2_CMAP](float(p)))
+            framed = c > 0 and peaks[c - 1] == z
+            what = PRIOR_LABEL if c == 0 else f"p(z|…) at {header[c]!r}"
+            # the frame on an inner div (a td's own border would shift the grid), with a white ring inside it
+            # so that RAG-Sequence's blue reads on a dark blue cell
+            frame = f"border:3px solid {color};box-shadow:inset 0 0 0 2px #fff;" if framed else ""
+            cells.append(f"<td class='{'peak' if framed else 'cell'}' title='{html.escape(what, quote=True)} = {p:.3f}' "
+                         f"style='padding:0;{'border-right:4px solid #fff;' if c == 0 else ''}'>"
+                         f"<div style='{cell}box-sizing:border-box;background:{background};{frame}'></div></td>")
+        rows.append(f"<tr>{label}{''.join(cells)}</tr>")
+    corner = "<th style='text-align:right;vertical-align:bottom;padding:0 8px 4px 0'>passage z</th>" if titles else ""
+    return (f"<div class='ragedu-figure2-{variant}'><div style='color:{color};margin-bottom:4px'>"
+            f"<b>{VARIANT_NAMES[variant]}</b><br>{html.escape(POSTERIOR_TITLES[variant])}</div>"
+            f"<table style='border-collapse:collapse'><tr>{corner}{heads}</tr>{''.join(rows)}</table>"
+            f"<div style='text-align:center;margin-top:4px'>prior, then token y_i</div></div>")
+
+
+def figure2_html(p_z: Sequence[float], posteriors: dict[str, np.ndarray], tokens: Sequence[str],
+                 titles: Sequence[str], texts: Sequence[str] | None = None, answer_of: str | None = None) -> str:
+    """`plot_figure2` as HTML, for the explorer: the same two heatmaps on the same 0–1 scale (the prior first,
+    left of a white line; each token's likeliest passage framed in its model's colour), drawn in a millisecond
+    where the PNG takes 0.1–0.2 s, sharp at any zoom. Each cell's number and each passage's text on hover.
+    p_z (K,); posteriors: variant -> (K, T); tokens: T labels; titles, texts: K passages."""
+    texts = list(texts) if texts is not None else [""] * len(titles)
+    header = [PRIOR_LABEL, *tokens]
+    panels = "".join(_panel_html(with_prior(p_z, posteriors[v]), leaning(posteriors[v]), v, header,
+                                 titles if v == "token" else None, texts)      # rows labelled once, on the left
+                     for v in ("token", "sequence"))
+    scale = ", ".join(f"{to_hex(matplotlib.colormaps[FIGURE2_CMAP](q))} {100 * q:.0f}%" for q in np.linspace(0, 1, 6))
+    legend = (f"<div style='margin-top:6px'>probability: 0 <span style='display:inline-block;width:160px;"
+              f"height:14px;vertical-align:middle;background:linear-gradient(to right,{scale})'></span> 1"
+              f"&emsp;framed: the passage the token leans on most</div>")
+    title = (f"<b>Which passage each token of {VARIANT_NAMES[answer_of]}'s answer leans on</b>" if answer_of else "")
+    return (f"<div class='ragedu-figure2-table' style='font-size:16px'>{title}"
+            f"<div style='display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start;margin-top:6px'>{panels}</div>{legend}</div>")
 
 
 def _frame(column: int, row: int, color: str):

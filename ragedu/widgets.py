@@ -4,7 +4,8 @@ size, watch the probabilities move.   (notebook 9)
 Three layers, as every view in ragedu (STYLE.md, practice 8):
     ExplorerState.view(settings)    compute (ragedu.explorer): runs the model, caches, returns an ExplorerView
     passages_html, answers_html     draw an ExplorerView: tables, p(z|x) as bars (a table redraws in no time)
-    figure2_figure                  both models' posteriors (ragedu.viz_explorer, the paper's Figure 2)
+    viz_explorer.figure2_html       both models' posteriors (the paper's Figure 2) as two heatmap tables
+                                    (figure2_figure draws it as a figure for `explore` outside Jupyter)
     viz_explorer.matrix_html        RAG-Sequence's hypothesis × passage matrix, a table (matrix_figure draws it
                                     as a figure for `explore` outside Jupyter, ragedu.viz_decoding)
     Explorer                        ipywidgets controls whose callbacks call ExplorerState.view
@@ -13,7 +14,6 @@ Three layers, as every view in ragedu (STYLE.md, practice 8):
 from __future__ import annotations
 
 import html
-import io
 
 from matplotlib.colors import to_hex
 
@@ -24,7 +24,7 @@ from ragedu.model import RagModel
 from ragedu.try_this import TryThis, load_try_this
 from ragedu.viz import NEUTRAL_COLOR, VARIANT_NAMES, plot_doc_posterior
 from ragedu.viz_decoding import plot_hypothesis_matrix
-from ragedu.viz_explorer import PRIOR_LABEL, matrix_html, plot_figure2
+from ragedu.viz_explorer import PRIOR_LABEL, figure2_html, matrix_html, plot_figure2
 
 __all__ = ["Explorer", "ExplorerState", "ExplorerView", "explore"]
 
@@ -108,13 +108,6 @@ def matrix_caption(view: ExplorerView) -> str:
             f"best {MATRIX_ROWS} y of each mode.</p>")
 
 
-def png(fig, dpi: int = 100) -> tuple[bytes, int]:
-    """The figure as PNG bytes, and its width in pixels."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})  # speed over file size
-    return buffer.getvalue(), round(fig.get_figwidth() * dpi)
-
-
 def passages_html(view: ExplorerView) -> str:
     """The K passages with p(z|x) as a table with bars: the numbers `plot_doc_posterior` draws, in HTML
     because a table redraws in no time and a figure takes a tenth of a second."""
@@ -185,11 +178,10 @@ class Explorer:
         self.busy = w.HTML()
         self.message = w.HTML()
         self.answers = w.HTML()
-        self.figure2 = w.Image(format="png")
+        self.figure2 = w.HTML()                              # tables too: the PNG cost 0.1–0.2 s a redraw
         self.matrix_caption = w.HTML()
         self.matrix = w.HTML()                               # a table: a figure would cost 0.2 s a redraw
         self.passages = w.HTML()
-        self._figures: dict[tuple, tuple[bytes, int]] = {}  # PNGs already drawn, by what they show
         self._holding = False                                # True while a "try this" sets several controls
         for name in ("question", "k", "variant", "mode", "num_beams", "try_this"):
             control = getattr(self, name)
@@ -216,12 +208,6 @@ class Explorer:
             self._holding = False
         self.update()
 
-    def _image(self, image, key: tuple, draw) -> None:
-        if key not in self._figures:
-            self._figures[key] = png(draw())
-        image.value, image.width = self._figures[key][0], f"{self._figures[key][1]}px"  # a stretched PNG blurs
-        image.layout.display = None
-
     def update(self, change=None) -> ExplorerView | None:
         """The callback of every control: say it is busy, compute (cached), draw, then show all at once."""
         if self._holding:
@@ -244,11 +230,10 @@ class Explorer:
         if view.message:
             self.message.value = f"<p class='ragedu-message' style='color:#b00'>{html.escape(view.message)}</p>"
             self.answers.value = self.passages.value = self.matrix_caption.value = self.matrix.value = ""
-            self.figure2.layout.display = "none"
+            self.figure2.value = ""
         else:
-            # the figures first: when the tables change in the browser, the figures beside them are already new
-            self._image(self.figure2, ("figure2", view.question, view.k, view.variant, tuple(view.tokens),
-                                       view.posteriors["token"].tobytes()), lambda: figure2_figure(view))
+            self.figure2.value = figure2_html(view.p_z, view.posteriors, view.tokens, view.titles, view.texts,
+                                              answer_of=view.variant)
             self.message.value = ("" if view.memory_note is None else
                                   f"<p class='ragedu-memory-note' style='color:#8a5a00'>{html.escape(view.memory_note)}</p>")
             self.matrix_caption.value = matrix_caption(view)

@@ -142,6 +142,7 @@ return {
 
 
 MATRIX = "div.ragedu-matrix"   # RAG-Sequence's matrix: a table (ragedu.viz_explorer.matrix_html)
+FIGURE2 = "div.ragedu-figure2-table"   # both posteriors, the paper's Figure 2: two heatmap tables (figure2_html)
 
 
 def wait_for(driver, condition, timeout: float, message: str):
@@ -212,7 +213,7 @@ def test_notebook_1_and_the_explorer_run_and_respond_in_jupyterlab(lab, browser,
     browser.execute_script("arguments[0].scrollIntoView()", explorer)
     screenshots(browser, "09_explorer_k5")
     before = explorer_numbers(browser)
-    heatmap = browser.find_element(By.CSS_SELECTOR, ".ragedu-explorer img").get_attribute("src")
+    heatmap = html_of(browser, FIGURE2)
     assert all(0 <= float(p) <= 1 for p in before["p_z"] + before["p_y"]), before
 
     # K: 5 -> 2 passages; the two that stay get larger p(z|x), renormalised over fewer passages
@@ -235,9 +236,14 @@ def test_notebook_1_and_the_explorer_run_and_respond_in_jupyterlab(lab, browser,
     settle(browser)
     screenshots(browser, "09_explorer_new_question")
 
-    # the posterior figure is an image the widget redrew, not a blank
-    image = browser.find_element(By.CSS_SELECTOR, ".ragedu-figure2 img, img.ragedu-figure2")
-    assert image.size["width"] > 200 and image.size["height"] > 100 and image.get_attribute("src") != heatmap
+    # Figure 2, both models' posteriors, is drawn anew for the new question, a heatmap cell per passage and column
+    figure = browser.find_element(By.CSS_SELECTOR, FIGURE2)
+    assert figure.size["width"] > 200 and figure.size["height"] > 100 and html_of(browser, FIGURE2) != heatmap
+    for variant in ("token", "sequence"):
+        rows = browser.find_elements(By.CSS_SELECTOR, f"{FIGURE2} .ragedu-figure2-{variant} tr")
+        assert len(rows) == 1 + 2 and len(browser.find_elements(
+            By.CSS_SELECTOR, f"{FIGURE2} .ragedu-figure2-{variant} td.peak")) == len(rows[0].find_elements(
+            By.TAG_NAME, "th")) - (2 if variant == "token" else 1)   # one framed cell per token (not the prior)
 
     # RAG-Sequence's decoding mode: the matrix's rescored cells become cells assumed 0, in its table and caption
     matrix, caption = html_of(browser, MATRIX), text_of(browser, ".ragedu-matrix-caption")

@@ -80,3 +80,27 @@ def test_the_matrix_table_prints_and_colours_each_cell_by_its_probability_and_ma
         p_y = trace.log_p_y.exp().tolist()
         assert f"{p_y[0]:.3f}</td>" in table and "★" in table and "Spain'" not in table.split("<tr>")[-1]
         assert all(f"p(z|x)</i>={q:.2f}" in table for q in (0.7, 0.3)) and f"({mode})" in table
+
+
+def test_the_explorers_figure2_table_colours_each_cell_by_its_probability_and_frames_each_tokens_peak():
+    import re
+
+    from matplotlib.colors import to_hex
+
+    from ragedu.viz_explorer import FIGURE2_CMAP, cell_width, figure2_html
+
+    table = figure2_html(P_Z, POSTERIORS, TOKENS, TITLES, ["text 1", "text 2", "text 3"], "token")
+    panels = {v: table[table.index(f"ragedu-figure2-{v}"):] for v in ("token", "sequence")}
+    panels["token"] = panels["token"][:panels["token"].index("ragedu-figure2-sequence")]
+    for variant, panel in panels.items():
+        heads = re.findall(r"rotate\(180deg\)[^>]*>([^<]*)</div>", panel)
+        assert heads == ["p(z|x)", *TOKENS[:3], "&lt;/s&gt;"]
+        cells = re.findall(r"<td class='(\w+)'[^>]*><div style='[^']*background:(#[0-9a-f]{6});([^']*)'>", panel)
+        shown = with_prior(P_Z, POSTERIORS[variant])                               # (K, 1 + T), row by row
+        assert [c[1] for c in cells] == [to_hex(matplotlib.colormaps[FIGURE2_CMAP](p)) for p in shown.ravel()]
+        peaks = [(i // shown.shape[1], i % shown.shape[1]) for i, c in enumerate(cells) if c[0] == "peak"]
+        assert peaks == sorted((z, t + 1) for t, z in enumerate(leaning(POSTERIORS[variant])))   # (row, column)
+        assert all(to_hex(VARIANT_COLORS[variant]) in c[2] for c in cells if c[0] == "peak")
+        assert all(title in panel for title in TITLES) == (variant == "token")   # rows labelled once, on the left
+    assert "RAG-Token's answer" in table and "title='Port Moresby: text 2'" in table   # the passage on hover
+    assert cell_width(1 + 4) == 32 and cell_width(1 + 40) == 20                  # a long answer: narrower, wraps

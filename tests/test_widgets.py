@@ -1,6 +1,7 @@
 """The explorer: its cached computation (ExplorerState), its widget driven as a user would, and its fallback
 outside Jupyter. The brute-force references are the library's own uncached calls: retrieve(K), decode(K)."""
 import dataclasses
+import re
 
 import matplotlib
 import numpy as np
@@ -14,7 +15,7 @@ from ragedu.decoding import decode
 from ragedu.explorer import rag_sequence_at_k, sequence_matrix_at_k
 from ragedu.widgets import Explorer, ExplorerState, explore
 from ragedu.relevance import EmptyPassage
-from ragedu.viz_explorer import matrix_html
+from ragedu.viz_explorer import figure2_html, matrix_html
 
 matplotlib.use("Agg")
 
@@ -145,11 +146,11 @@ def test_view_holds_the_numbers_to_draw(model, one_thread):
 
 
 def test_the_widget_redraws_when_k_or_the_question_changes(explorer):
-    passages, answers, figure = explorer.passages.value, explorer.answers.value, bytes(explorer.figure2.value)
-    assert passages.count("<tr") == 1 + 5 and figure.startswith(b"\x89PNG")
+    passages, answers, figure = explorer.passages.value, explorer.answers.value, explorer.figure2.value
+    assert passages.count("<tr") == 1 + 5 and figure.count("<tr>") == 2 * (1 + 5)   # header + K rows, 2 panels
     explorer.k.value = 2                                    # as a user drags the slider
     assert explorer.passages.value.count("<tr") == 1 + 2 and explorer.passages.value != passages
-    assert explorer.view.k == 2 and explorer.view.p_z[0] > 0.5 and bytes(explorer.figure2.value) != figure
+    assert explorer.view.k == 2 and explorer.view.p_z[0] > 0.5 and explorer.figure2.value.count("<tr>") == 2 * 3
     assert explorer.busy.value == ""                        # the busy sign is gone once it is drawn
     explorer.question.value = OTHER                         # as a user types and presses Enter
     assert explorer.view.titles != explorer.state.view(QUESTION, 2, num_beams=2).titles
@@ -224,7 +225,8 @@ def test_the_explorer_shows_the_memory_signal_and_still_answers(toy_rag, one_thr
 
 
 def test_the_explorers_figures_read_from_the_back_row(toy_rag, one_thread):
-    """At most 10 inches wide, no text under 12 pt, drawn at 100 dpi (issue 15), also for a long answer."""
+    """At most 10 inches wide and no text under 12 pt (issue 15), also for a long answer; the widget's Figure 2,
+    a table, in 16 px (12 pt) text with columns at least as wide as a vertical label."""
     from conftest import projector_problems
 
     explorer = Explorer(toy_rag, "Which country is Town 3 in?", k=5, num_beams=1, k_max=5)
@@ -234,7 +236,11 @@ def test_the_explorers_figures_read_from_the_back_row(toy_rag, one_thread):
     for fig in (widgets.doc_posterior_figure(view), widgets.figure2_figure(view), widgets.figure2_figure(long),
                 widgets.matrix_figure(view)):
         assert projector_problems(fig) == []
-        assert widgets.png(fig)[1] == round(fig.get_figwidth() * 100)
+    assert "font-size:16px" in explorer.figure2.value
+    for shown in (view, long):
+        html = figure2_html(shown.p_z, shown.posteriors, shown.tokens, shown.titles, shown.texts, "token")
+        widths = {int(w) for w in re.findall(r"<div style='width:(\d+)px", html)}
+        assert len(widths) == 1 and 20 <= widths.pop() <= 32
 
 
 def test_mode_and_beams_change_what_the_matrix_draws(model, one_thread):
