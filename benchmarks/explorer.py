@@ -104,7 +104,7 @@ def breakdown(model, threads: int, k_max: int, question: str, num_beams: int, ro
     from ragedu.viz_explorer import figure2_html, matrix_html
     from ragedu.widgets import MATRIX_ROWS
 
-    parts: dict[str, list[float]] = {}
+    parts: dict[str, list[float]] = {"grow RAG-Sequence's matrix to K_max": []}   # its parts print under it
 
     def timed(name, step):
         start = time.perf_counter()
@@ -112,12 +112,28 @@ def breakdown(model, threads: int, k_max: int, question: str, num_beams: int, ro
         parts.setdefault(name, []).append(time.perf_counter() - start)
         return result
 
+    import ragedu.explorer as explorer
+
+    def inside(name, label):
+        """Time each call of explorer.<name> while the grow runs, as its own line under `label`."""
+        function = getattr(explorer, name)
+
+        def timed_call(*args, **kwargs):
+            return timed(label, lambda: function(*args, **kwargs))
+        return function, timed_call
+
+    searched, rescored = inside("search_each_passage", "  of which the five beam searches"), \
+        inside("rescore", "  of which the rescoring pass")
     for _ in range(rounds):
         state = ExplorerState(model, k_max=k_max, threads=threads)
         state.view(question, 5, "sequence", "fast", DEFAULTS["num_beams"])   # the question's first search
         state.view(question, 5, "sequence", "fast", num_beams)               # the beam change: K = 5 searched
         with torch_threads(threads):
-            timed("grow RAG-Sequence's matrix to K_max", lambda: state.sequence_trace(question, num_beams, k_max))
+            explorer.search_each_passage, explorer.rescore = searched[1], rescored[1]
+            try:
+                timed("grow RAG-Sequence's matrix to K_max", lambda: state.sequence_trace(question, num_beams, k_max))
+            finally:
+                explorer.search_each_passage, explorer.rescore = searched[0], rescored[0]
             timed("RAG-Token beam search at K_max", lambda: state.token_answer(question, k_max, num_beams))
         view = timed("both posteriors and the view", lambda: state.view(question, k_max, "sequence", "fast",
                                                                           num_beams))

@@ -7,6 +7,7 @@ thread count; rounds interleave the sizes so that a busy moment of the machine f
     python benchmarks/rescore_slices.py                  human-readable
     python benchmarks/rescore_slices.py --json           one JSON object: threads -> tokens -> seconds
     python benchmarks/rescore_slices.py --tokens 256 512 1024 --threads 1 2 --rounds 2
+    python benchmarks/rescore_slices.py --tokens 512 --threads 2 --rounds 1 --questions 1 -k 200   one ask's cost
 """
 from __future__ import annotations
 
@@ -33,9 +34,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("-k", type=int, default=30)
+    parser.add_argument("--questions", type=int, default=len(QUESTIONS), choices=range(1, len(QUESTIONS) + 1),
+                        help="decode the first this many questions")
     args = parser.parse_args()
+    questions = QUESTIONS[:args.questions]
     model = ragedu.load_default().eval()
-    retrieved = model.retriever.retrieve(QUESTIONS, args.k)
+    retrieved = model.retriever.retrieve(questions, args.k)
     default, seconds = decoding.RESCORE_TOKENS, {}
     warnings.simplefilter("ignore", CostWarning)      # it says K = 30 rescores thousands of pairs: we know
     try:
@@ -45,16 +49,16 @@ def main() -> None:
                 for tokens in args.tokens:
                     decoding.RESCORE_TOKENS = tokens
                     start = time.perf_counter()
-                    decoding.decode(model, QUESTIONS, "sequence", args.k, num_beams=4, retrieved=retrieved)
+                    decoding.decode(model, questions, "sequence", args.k, num_beams=4, retrieved=retrieved)
                     seconds.setdefault(threads, {}).setdefault(tokens, []).append(time.perf_counter() - start)
     finally:
         decoding.RESCORE_TOKENS = default
     best = {t: {n: round(min(s), 2) for n, s in by_tokens.items()} for t, by_tokens in seconds.items()}
     if args.json:
-        print(json.dumps({"k": args.k, "questions": len(QUESTIONS), "default_tokens": default,
+        print(json.dumps({"k": args.k, "questions": len(questions), "default_tokens": default,
                           "best_seconds": best}))
         return
-    print(f"RAG-Sequence thorough decoding, {len(QUESTIONS)} questions, K = {args.k}, beam 4; best of "
+    print(f"RAG-Sequence thorough decoding, {len(questions)} questions, K = {args.k}, beam 4; best of "
           f"{args.rounds} rounds (the library's default: {default} tokens per thread)")
     for threads, by_tokens in best.items():
         print(f"  {threads} thread(s): " + ", ".join(f"{n} tokens {s:.2f} s" for n, s in by_tokens.items()))

@@ -297,8 +297,8 @@ def warn_rescoring_cost(B: int, K: int, num_beams: int) -> None:
     pairs = rescoring_pairs(B, K, num_beams)
     if pairs >= LARGE_RESCORE:
         warnings.warn(f"RAG-Sequence thorough decoding at K={K} with {num_beams} beam(s) rescores up to "
-                      f"{pairs:,} (hypothesis, passage) pairs, growing as K² (on 2 cores about 3 s at K = 50, "
-                      f"46 s at K = 200, minutes beyond); fast decoding (mode='fast', ragedu ask --mode fast) "
+                      f"{pairs:,} (hypothesis, passage) pairs, growing as K² (on 2 cores about 5 s a question at "
+                      f"K = 50, 50 s at K = 200, minutes beyond); fast decoding (mode='fast', ragedu ask --mode fast) "
                       "skips the rescoring", CostWarning, stacklevel=3)
 
 
