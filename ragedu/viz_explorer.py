@@ -89,7 +89,7 @@ def _panel_html(shown: np.ndarray, peaks: list[int], variant: str, header: list[
     """One panel of `figure2_html`: a (K, 1 + T) heatmap as a table, rows labelled if `titles` is given."""
     color = to_hex(VARIANT_COLORS[variant])
     width = cell_width(len(header))
-    cell = f"width:{width}px;min-width:{width}px;height:30px;padding:0;"
+    cell = f"width:{width}px;min-width:{width}px;height:26px;padding:0;"
     heads = "".join(
         f"<th style='{cell}height:auto;vertical-align:bottom;font-weight:{'bold' if c == 0 else 'normal'};"
         f"{'border-right:4px solid #fff;' if c == 0 else ''}'><div style='writing-mode:vertical-rl;"
