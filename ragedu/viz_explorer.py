@@ -28,6 +28,7 @@ from ragedu.viz import VARIANT_COLORS, VARIANT_NAMES
 from ragedu.viz_decoding import HYPOTHESIS_CMAP, HYPOTHESIS_MARKS, probability_label
 
 PRIOR_LABEL = "p(z|x)"
+FIGURE2_CMAP = "Blues"   # both drawings of Figure 2: plot_figure2 and figure2_html
 POSTERIOR_TITLES = {"token": "each token chooses: p(z | x, y_i, y<i)",
                     "sequence": "evidence so far: p(z | x, y≤i)"}
 
@@ -56,7 +57,7 @@ def plot_figure2(axes, p_z: Sequence[float], posteriors: dict[str, np.ndarray], 
     for ax, variant in zip(axes, ("token", "sequence")):
         shown = with_prior(p_z, posteriors[variant])                              # (K, 1 + T)
         K, columns = shown.shape
-        image = ax.imshow(shown, vmin=0, vmax=1, cmap="Blues", aspect="auto")
+        image = ax.imshow(shown, vmin=0, vmax=1, cmap=FIGURE2_CMAP, aspect="auto")
         ax.axvline(0.5, color="white", linewidth=4)                               # prior | tokens
         for t, z in enumerate(leaning(posteriors[variant])):
             ax.add_patch(_frame(t + 1, z, VARIANT_COLORS[variant]))
@@ -74,7 +75,6 @@ def plot_figure2(axes, p_z: Sequence[float], posteriors: dict[str, np.ndarray], 
     return axes
 
 
-FIGURE2_CMAP = "Blues"
 FIGURE2_PANEL_PX = 440   # the heatmap part of a panel: two fit side by side in a notebook, with the titles
 
 
@@ -84,10 +84,19 @@ def cell_width(columns: int) -> int:
     return max(20, min(32, FIGURE2_PANEL_PX // columns))
 
 
+def _colour_bar(cmap: str) -> str:
+    """The colour map from 0 to 1 as a 160 px bar, for a table's legend."""
+    stops = ", ".join(f"{to_hex(c)} {100 * q:.0f}%" for q, c in zip(np.linspace(0, 1, 6),
+                                                                     matplotlib.colormaps[cmap](np.linspace(0, 1, 6))))
+    return (f"<span style='display:inline-block;width:160px;height:14px;vertical-align:middle;"
+            f"background:linear-gradient(to right,{stops})'></span>")
+
+
 def _panel_html(shown: np.ndarray, peaks: list[int], variant: str, header: list[str],
                 titles: Sequence[str] | None, texts: Sequence[str]) -> str:
     """One panel of `figure2_html`: a (K, 1 + T) heatmap as a table, rows labelled if `titles` is given."""
     color = to_hex(VARIANT_COLORS[variant])
+    colors = matplotlib.colormaps[FIGURE2_CMAP](shown)                          # (K, 1 + T, 4) RGBA
     width = cell_width(len(header))
     cell = f"width:{width}px;min-width:{width}px;height:26px;padding:0;"
     heads = "".join(
@@ -105,7 +114,7 @@ def _panel_html(shown: np.ndarray, peaks: list[int], variant: str, header: list[
                      f"{html.escape(title if len(title) <= 24 else title[:23] + '…')}</th>")
         cells = []
         for c, p in enumerate(row):
-            background = to_hex(matplotlib.colormaps[FIGURE2_CMAP](float(p)))
+            background = to_hex(colors[z, c])
             framed = c > 0 and peaks[c - 1] == z
             what = PRIOR_LABEL if c == 0 else f"p(z|…) at {header[c]!r}"
             # the frame on an inner div (a td's own border would shift the grid), with a white ring inside it
@@ -123,19 +132,16 @@ def _panel_html(shown: np.ndarray, peaks: list[int], variant: str, header: list[
 
 
 def figure2_html(p_z: Sequence[float], posteriors: dict[str, np.ndarray], tokens: Sequence[str],
-                 titles: Sequence[str], texts: Sequence[str] | None = None, answer_of: str | None = None) -> str:
+                 titles: Sequence[str], texts: Sequence[str], answer_of: str | None = None) -> str:
     """`plot_figure2` as HTML, for the explorer: the same two heatmaps on the same 0–1 scale (the prior first,
     left of a white line; each token's likeliest passage framed in its model's colour), drawn in a millisecond
     where the PNG takes 0.1–0.2 s, sharp at any zoom. Each cell's number and each passage's text on hover.
     p_z (K,); posteriors: variant -> (K, T); tokens: T labels; titles, texts: K passages."""
-    texts = list(texts) if texts is not None else [""] * len(titles)
     header = [PRIOR_LABEL, *tokens]
     panels = "".join(_panel_html(with_prior(p_z, posteriors[v]), leaning(posteriors[v]), v, header,
                                  titles if v == "token" else None, texts)      # rows labelled once, on the left
                      for v in ("token", "sequence"))
-    scale = ", ".join(f"{to_hex(matplotlib.colormaps[FIGURE2_CMAP](q))} {100 * q:.0f}%" for q in np.linspace(0, 1, 6))
-    legend = (f"<div style='margin-top:6px'>probability: 0 <span style='display:inline-block;width:160px;"
-              f"height:14px;vertical-align:middle;background:linear-gradient(to right,{scale})'></span> 1"
+    legend = (f"<div style='margin-top:6px'>probability: 0 {_colour_bar(FIGURE2_CMAP)} 1"
               f"&emsp;framed: the passage the token leans on most</div>")
     title = (f"<b>Which passage each token of {VARIANT_NAMES[answer_of]}'s answer leans on</b>" if answer_of else "")
     return (f"<div class='ragedu-figure2-table' style='font-size:16px'>{title}"
@@ -188,10 +194,8 @@ def matrix_html(trace: RagSequenceTrace, titles: Sequence[str], rows: Sequence[i
         label = ("★ " if h == best else "") + html.escape(repr(text if len(text) <= 34 else text[:33] + "…"))
         body.append(f"<tr><th title='{html.escape(text, quote=True)}' style='text-align:left;padding-right:8px;"
                     f"font-weight:normal'>{label}</th>{''.join(cells)}<td style='{cell}'>{p_y[h]:.3f}</td></tr>")
-    scale = ", ".join(f"{_cell_color(q)[0]} {100 * q:.0f}%" for q in np.linspace(0, 1, 6))
     legend = (f"<div style='display:flex;gap:18px;align-items:center;margin-top:6px'>"
-              f"<span>p_θ(y|x,z): 0 <span style='display:inline-block;width:160px;height:14px;vertical-align:middle;"
-              f"background:linear-gradient(to right,{scale})'></span> 1</span>"
+              f"<span>p_θ(y|x,z): 0 {_colour_bar(HYPOTHESIS_CMAP)} 1</span>"
               + "".join(f"<span><span style='display:inline-block;width:14px;height:14px;vertical-align:middle;"
                         f"border:{_FRAMES[m].format(ink='#000')};{'background:' + _HATCH if m == 'assumed zero' else ''}'></span> "
                         f"{HYPOTHESIS_MARKS[m]}</span>" for m in HYPOTHESIS_MARKS
