@@ -41,8 +41,9 @@ from ragedu.traces import Decoded, RagSequenceTrace, RagTokenTrace, TokenStep
 
 MODES = ("thorough", "fast")
 RESCORE_TOKENS = 512  # decoder tokens per torch thread in a slice of thorough decoding's rescoring (`rescore`)
-# Thorough decoding rescores up to B·K·N·(K−1) (hypothesis, passage) pairs: K² grows fast (on 2 cores 3.0 s at
-# K = 50, 12.8 s at 100, 45.7 s at 200 with N = 1). Beyond this many pairs it says so up front and shows a bar.
+# Thorough decoding rescores up to B·K·N·(K−1) (hypothesis, passage) pairs: K² grows fast (one question, N = 4,
+# 2 cores: 4.8 s at K = 50, 48 s at 200, `benchmarks/rescore_slices.py --questions 1 -k 200 --threads 2`). Beyond
+# this many pairs it says so up front and shows a bar.
 LARGE_RESCORE = 8_000
 
 
@@ -297,8 +298,8 @@ def warn_rescoring_cost(B: int, K: int, num_beams: int) -> None:
     pairs = rescoring_pairs(B, K, num_beams)
     if pairs >= LARGE_RESCORE:
         warnings.warn(f"RAG-Sequence thorough decoding at K={K} with {num_beams} beam(s) rescores up to "
-                      f"{pairs:,} (hypothesis, passage) pairs, growing as K² (on 2 cores about 5 s a question at "
-                      f"K = 50, 50 s at K = 200, minutes beyond); fast decoding (mode='fast', ragedu ask --mode fast) "
+                      f"{pairs:,} (hypothesis, passage) pairs, growing as K² (on 2 cores, 4 beams, about 5 s a "
+                      f"question at K = 50, 50 s at K = 200, minutes beyond); fast decoding (mode='fast', ragedu ask --mode fast) "
                       "skips the rescoring", CostWarning, stacklevel=3)
 
 
