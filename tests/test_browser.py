@@ -251,8 +251,8 @@ def test_notebook_1_and_the_explorer_run_and_respond_in_jupyterlab(lab, browser,
     click_toggle(browser, "ragedu-mode", "fast")
     wait_for(browser, lambda d: "assumed 0" in text_of(d, ".ragedu-matrix-caption")
              and 'class="assumed-zero"' in html_of(d, MATRIX), 30, "the matrix did not change with the mode")
+    settle(browser)   # the caption and matrix come before the answers in the callback: read those once it is done
     assert "RAG-Sequence (fast)" in " ".join(browser.find_element(By.CSS_SELECTOR, ".ragedu-answers").text.split())
-    settle(browser)
 
     # the beam size: other hypotheses, another matrix
     matrix = html_of(browser, MATRIX)
@@ -273,8 +273,9 @@ def test_notebook_1_and_the_explorer_run_and_respond_in_jupyterlab(lab, browser,
     box = browser.find_element(By.CSS_SELECTOR, ".ragedu-question input")
     assert box.get_attribute("value").endswith("?") and len(thorough) == 2
     click_toggle(browser, "ragedu-mode", "fast")
-    fast = wait_for(browser, lambda d: (n := explorer_numbers(d)) and "assumed 0" in text_of(d, ".ragedu-matrix-caption")
-                    and n["answers"], 30, "the mode did not change")
+    wait_for(browser, lambda d: "assumed 0" in text_of(d, ".ragedu-matrix-caption"), 30, "the mode did not change")
+    settle(browser)   # as above: the answers table is set after the caption
+    fast = explorer_numbers(browser)["answers"]
     assert fast[1] != thorough[1] and fast[0] == thorough[0], (thorough, fast)   # RAG-Sequence's answer moved
     settle(browser)
     screenshots(browser, "09_explorer_try_this_fast")
